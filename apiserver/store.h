@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store: the apiserver's one storage interface.
+ *
+ * Keys are Kubernetes registry paths ("/registry/pods/default/web-0",
+ * "/registry/nodes/gpu-1"); values are Kubernetes objects. Every successful write gets the next
+ * global revision (a positive int64, as etcd's); an object's metadata.resourceVersion is the
+ * revision that last modified it, and the store writes that field itself, so stored bytes,
+ * replies and watch events always agree.
+ *
+ * Values are kept as immutable, reference-counted blobs of compact JSON (struct corral_blob):
+ * reads and watches hand out references to the bytes in memory, never copies, and never touch
+ * the disk. A write returns only once it is durable; concurrent writes are batched into one
+ * commit (group commit).
+ *
+ * Watching: the store keeps a window of recent events (the watch history). A watcher asks for
+ * events after a revision; if that revision is older than the window (compacted) the answer is
+ * CORRAL_EGONE and the client must re-list, as with etcd and Kubernetes (410 Gone).
+ *
+ * Backends: SQLite in WAL mode (embedded, the default; store_sqlite.c) and etcd v3 through its
+ * JSON gateway (store_etcd.c). Both sit behind struct corral_store_ops. Thread-safe: any
+ * function may be called from any thread.
+ */
+#ifndef CORRAL_STORE_H
+#define CORRAL_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Immutable serialized object. data is NUL-terminated compact JSON. */
+struct corral_blob {
+    int refs; /* atomic */
+    size_t len;
+    char data[];
+};
+
+/* Allocates a blob holding a copy of data[0..len) (NUL-terminated). refs = 1. NULL on ENOMEM. */
+struct corral_blob *corral_blob_new(const char *data, size_t len);
+struct corral_blob *corral_blob_ref(struct corral_blob *b);
+void corral_blob_unref(struct corral_blob *b);
+/* Parses the blob into a new JSON value (caller decrefs); NULL if it is not JSON. */
+json_t *corral_blob_json(const struct corral_blob *b);
+
+enum corral_event_type {
+    CORRAL_EVENT_ADDED = 1,
+    CORRAL_EVENT_MODIFIED,
+    CORRAL_EVENT_DELETED,
+};
+
+struct corral_store_event {
+    enum corral_event_type type;
+    int64_t rev;
+    char *key;                 /* owned by the event */
+    struct corral_blob *value; /* the object after the change; for DELETED, the last state with
+                                  resourceVersion = rev of the deletion */
+    struct corral_blob *prev;  /* the object before the change; NULL for ADDED */
+};
+
+/* Releases the key and blob references held by ev (not ev itself). */
+void corral_store_event_clear(struct corral_store_event *ev);
+
+/* Result of a read or write of one object. */
+struct corral_store_obj {
+    struct corral_blob *value; /* a reference the caller must unref */
+    int64_t create_rev;
+    int64_t mod_rev;
+};
+
+struct corral_store_list_opts {
+    const char *prefix;    /* "/registry/pods/default/" ; must end with '/' */
+    const char *start_after; /* continue from the key after this one (exclusive); NULL = start */
+    size_t limit;          /* 0 = no limit */
+    /* Optional filter: return false to skip an object (it does not count against limit). */
+    bool (*filter)(const struct corral_blob *value, void *ctx);
+    void *filter_ctx;
+};
+
+struct corral_store_list {
+    struct corral_blob **items; /* references; freed by corral_store_list_clear */
+    char **keys;
+    size_t n;
+    int64_t rev;  /* store revision the list reflects */
+    bool more;    /* true if the prefix holds further objects after keys[n-1] */
+};
+
+void corral_store_list_clear(struct corral_store_list *l);
+
+struct corral_store_stats {
+    uint64_t objects;
+    int64_t rev;
+    int64_t compacted_rev;  /* oldest revision a watch can still start after */
+    uint64_t commits;       /* durable commits (batches) */
+    uint64_t committed_ops; /* writes covered by those commits */
+    uint64_t commit_ns_total;
+    uint64_t commit_ns_max;
+    uint64_t bytes;         /* bytes of object data held in memory */
+};
+
+struct corral_store;
+
+struct corral_store_ops {
+    const char *name;
+    int (*get)(struct corral_store *st, const char *key, struct corral_store_obj *out);
+    int (*list)(struct corral_store *st, const struct corral_store_list_opts *opts,
+                struct corral_store_list *out);
+    int (*create)(struct corral_store *st, const char *key, json_t *obj,
+                  struct corral_store_obj *out);
+    int (*update)(struct corral_store *st, const char *key, json_t *obj, int64_t expect_rev,
+                  struct corral_store_obj *out);
+    int (*remove)(struct corral_store *st, const char *key, int64_t expect_rev,
+                  struct corral_store_obj *out);
+    int (*events)(struct corral_store *st, const char *prefix, int64_t after,
+                  struct corral_store_event *out, size_t max, int timeout_ms, int64_t *seen);
+    int (*compact)(struct corral_store *st, int64_t rev);
+    void (*stats)(struct corral_store *st, struct corral_store_stats *out);
+    void (*close)(struct corral_store *st);
+};
+
+struct corral_store {
+    const struct corral_store_ops *ops;
+};
+
+/*
+ * Opens (creating if needed) the embedded SQLite store in dir/corral.db. Loads every object and
+ * the retained watch history into memory before returning. Returns 0 and *out, or -errno /
+ * CORRAL_EUNAVAILABLE with a log line saying why.
+ */
+int corral_store_open_sqlite(const char *dir, struct corral_store **out);
+
+/*
+ * Opens the etcd-backed store against endpoints ("http://127.0.0.1:2379,..."), keys under
+ * prefix ("/corral"). Returns 0 and *out, or CORRAL_EUNAVAILABLE.
+ */
+int corral_store_open_etcd(const char *endpoints, const char *prefix, struct corral_store **out);
+
+/*
+ * Reads the object at key. Returns 0 and fills *out (caller unrefs out->value), or
+ * CORRAL_ENOTFOUND.
+ */
+int corral_store_get(struct corral_store *st, const char *key, struct corral_store_obj *out);
+
+/*
+ * Lists objects under opts->prefix in key order. Returns 0 and fills *out (caller clears it).
+ */
+int corral_store_list(struct corral_store *st, const struct corral_store_list_opts *opts,
+                      struct corral_store_list *out);
+
+/*
+ * Creates key with obj. Steals the reference to obj. The store sets metadata.resourceVersion.
+ * Returns 0 once durable, filling *out when not NULL (caller unrefs out->value), or
+ * CORRAL_EEXISTS, CORRAL_EUNAVAILABLE.
+ */
+int corral_store_create(struct corral_store *st, const char *key, json_t *obj,
+                        struct corral_store_obj *out);
+
+/*
+ * Replaces key with obj if its current mod revision equals expect_rev (0 = unconditionally).
+ * Steals obj. Returns 0 once durable, CORRAL_ENOTFOUND, CORRAL_ECONFLICT.
+ */
+int corral_store_update(struct corral_store *st, const char *key, json_t *obj, int64_t expect_rev,
+                        struct corral_store_obj *out);
+
+/*
+ * Deletes key if its mod revision equals expect_rev (0 = unconditionally). On success *out (if
+ * not NULL) holds the deleted object with resourceVersion set to the deletion revision and
+ * out->mod_rev = that revision. Returns 0, CORRAL_ENOTFOUND, CORRAL_ECONFLICT.
+ */
+int corral_store_delete(struct corral_store *st, const char *key, int64_t expect_rev,
+                        struct corral_store_obj *out);
+
+/*
+ * Copies up to max events with revision > after and key starting with prefix into out (the
+ * caller clears each with corral_store_event_clear). When there are none, waits up to timeout_ms
+ * for one (0 = do not wait). *seen is set to the newest revision examined, so that the next call
+ * can pass it as after even when no event matched the prefix (and for bookmarks).
+ * Returns the number of events, or CORRAL_EGONE if after is older than the retained history.
+ */
+int corral_store_events(struct corral_store *st, const char *prefix, int64_t after,
+                        struct corral_store_event *out, size_t max, int timeout_ms,
+                        int64_t *seen);
+
+/* Drops watch history at or below rev. Returns 0. */
+int corral_store_compact(struct corral_store *st, int64_t rev);
+
+void corral_store_stats(struct corral_store *st, struct corral_store_stats *out);
+
+/* Current revision (newest committed). */
+int64_t corral_store_revision(struct corral_store *st);
+
+/* Finishes in-flight writes, flushes and frees everything. */
+void corral_store_close(struct corral_store *st);
+
+#endif

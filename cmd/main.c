@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * corral: one executable, many subcommands (as k3s does). This file only dispatches; each
+ * subcommand's code lives in its own directory and is listed once in the table below.
+ */
+#include "corral-config.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct subcommand {
+    const char *name;
+    int (*main)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+    {NULL, NULL, NULL},
+};
+
+static int usage(FILE *out)
+{
+    fprintf(out, "usage: corral <command> [options]\n\ncommands:\n");
+    for (const struct subcommand *s = subcommands; s->name; s++)
+        fprintf(out, "  %-12s %s\n", s->name, s->summary);
+    fprintf(out, "\n`corral <command> --help` describes each command's options.\n");
+    return out == stdout ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+    corral_log_init_from_env();
+    if (argc < 2)
+        return usage(stderr);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0)
+        return usage(stdout);
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("corral %s\n", CORRAL_VERSION);
+        return 0;
+    }
+    for (const struct subcommand *s = subcommands; s->name; s++)
+        if (strcmp(argv[1], s->name) == 0)
+            return s->main(argc - 1, argv + 1);
+    fprintf(stderr, "corral: unknown command \"%s\"\n", argv[1]);
+    return usage(stderr);
+}
