@@ -28,8 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CLIENT_MAX_BODY (256u << 20)  /* largest non-watch reply kept */
-#define CLIENT_MAX_EVENT (64u << 20)  /* largest single watch event */
+#define CLIENT_MAX_BODY (256u << 20)   /* largest non-watch reply kept */
+#define CLIENT_MAX_EVENT (64u << 20)   /* largest single watch event */
 #define CLIENT_MAX_ERRBODY (64u << 10) /* error reply kept for its Status */
 #define WATCH_GRACE_S 30
 
@@ -148,8 +148,8 @@ static int check_readable(const char *what, const char *path)
 
 static int settings_validate(const struct corral_client_config *cfg)
 {
-    if (!cfg->server || (strncmp(cfg->server, "https://", 8) != 0 &&
-                         strncmp(cfg->server, "http://", 7) != 0)) {
+    if (!cfg->server ||
+        (strncmp(cfg->server, "https://", 8) != 0 && strncmp(cfg->server, "http://", 7) != 0)) {
         corral_error("client", "server URL \"%s\" must start with https:// or http://",
                      cfg->server ? cfg->server : "");
         return -EINVAL;
@@ -486,8 +486,8 @@ static int prepare(struct corral_client *c, const char *method, const char *path
     curl_easy_setopt(e, CURLOPT_URL, url); /* libcurl copies it */
     free(url);
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") == 0 ||
-                                                       strcmp(method, "POST") == 0 ? NULL : method);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST,
+                     strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0 ? NULL : method);
     if (body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
@@ -570,8 +570,8 @@ int corral_client_request_json(struct corral_client *c, const char *method, cons
         memset(out, 0, sizeof(*out));
         return -ENOMEM;
     }
-    int rc = corral_client_request(c, method, path, content_type, text, text ? strlen(text) : 0,
-                                   out);
+    int rc =
+        corral_client_request(c, method, path, content_type, text, text ? strlen(text) : 0, out);
     free(text);
     return rc;
 }
@@ -637,14 +637,12 @@ int corral_client_get(struct corral_client *c, const char *path, json_t **out)
     return object_call(c, "GET", path, NULL, NULL, out);
 }
 
-int corral_client_create(struct corral_client *c, const char *path, const json_t *obj,
-                         json_t **out)
+int corral_client_create(struct corral_client *c, const char *path, const json_t *obj, json_t **out)
 {
     return object_call(c, "POST", path, obj, NULL, out);
 }
 
-int corral_client_update(struct corral_client *c, const char *path, const json_t *obj,
-                         json_t **out)
+int corral_client_update(struct corral_client *c, const char *path, const json_t *obj, json_t **out)
 {
     return object_call(c, "PUT", path, obj, NULL, out);
 }
@@ -885,8 +883,8 @@ static int watch_result(struct watch *w, const char *path, CURLcode res)
     if (w->status == 0)
         curl_easy_getinfo(w->c->easy, CURLINFO_RESPONSE_CODE, &w->status);
     if (w->status != 200) {
-        struct corral_response r = {.status = w->status, .body = w->errbody.data,
-                                    .len = w->errbody.len};
+        struct corral_response r = {
+            .status = w->status, .body = w->errbody.data, .len = w->errbody.len};
         if (w->errbody.data)
             r.json = json_loadb(w->errbody.data, w->errbody.len, 0, NULL);
         int rc = corral_client_reply_error(w->c, &r);
@@ -1027,8 +1025,8 @@ static bool informer_key(const json_t *obj, char *key, size_t len)
 
 static const char *object_rv(const json_t *obj)
 {
-    const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"),
-                                                       "resourceVersion"));
+    const char *rv =
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
     return rv ? rv : "";
 }
 
@@ -1116,7 +1114,8 @@ static int informer_page(struct corral_informer *inf, const json_t *list, json_t
         return -EPROTO;
     }
     informer_list_type(inf, list);
-    json_array_foreach(items, i, item) {
+    json_array_foreach(items, i, item)
+    {
         informer_fill_type(inf, item);
         if (informer_key(item, key, sizeof(key)))
             json_object_set(fresh, key, item);
@@ -1165,7 +1164,8 @@ static int informer_diff(struct corral_informer *inf, json_t *old, json_t *fresh
 {
     const char *key;
     json_t *obj;
-    json_object_foreach(fresh, key, obj) {
+    json_object_foreach(fresh, key, obj)
+    {
         json_t *prev = json_object_get(old, key);
         int rc = 0;
         if (!prev)
@@ -1175,7 +1175,8 @@ static int informer_diff(struct corral_informer *inf, json_t *old, json_t *fresh
         if (rc)
             return rc;
     }
-    json_object_foreach(old, key, obj) {
+    json_object_foreach(old, key, obj)
+    {
         if (!json_object_get(fresh, key) && informer_deliver(inf, CORRAL_WATCH_DELETED, obj))
             return INFORMER_CALLBACK;
     }

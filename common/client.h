@@ -42,18 +42,18 @@
 
 /* Settings for corral_client_new(). Strings are copied; NULL means "not set". */
 struct corral_client_config {
-    const char *server;      /* base URL, "https://127.0.0.1:6443" (required; http or https) */
-    const char *ca_file;     /* PEM file with the CA(s) to trust for the server */
-    const char *ca_pem;      /* or the CA PEM text itself (wins over ca_file) */
-    const char *cert_file;   /* client certificate (PEM) ... */
-    const char *key_file;    /* ... and its private key (PEM) */
-    const char *cert_pem;    /* or both in memory (win over the files) */
+    const char *server;    /* base URL, "https://127.0.0.1:6443" (required; http or https) */
+    const char *ca_file;   /* PEM file with the CA(s) to trust for the server */
+    const char *ca_pem;    /* or the CA PEM text itself (wins over ca_file) */
+    const char *cert_file; /* client certificate (PEM) ... */
+    const char *key_file;  /* ... and its private key (PEM) */
+    const char *cert_pem;  /* or both in memory (win over the files) */
     const char *key_pem;
-    const char *token;       /* bearer token */
+    const char *token;         /* bearer token */
     bool insecure_skip_verify; /* do not verify the server certificate: only when asked */
-    int connect_timeout_ms;  /* 0 = 10 s */
-    int timeout_ms;          /* whole request, watches excepted; 0 = 60 s */
-    const char *user_agent;  /* NULL = "corral/VERSION" */
+    int connect_timeout_ms;    /* 0 = 10 s */
+    int timeout_ms;            /* whole request, watches excepted; 0 = 60 s */
+    const char *user_agent;    /* NULL = "corral/VERSION" */
 };
 
 struct corral_client;
@@ -207,8 +207,9 @@ struct corral_informer_config {
     /* Collection path with an optional query: "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1".
      * Must not contain watch, resourceVersion, limit or continue. */
     const char *path;
-    /* ADDED / MODIFIED / DELETED, on the thread in corral_informer_run(). object is borrowed;
-     * for DELETED it is the last state known. kind and apiVersion are filled in when the server
+    /* ADDED / MODIFIED / DELETED, on the thread in corral_informer_run(). object is borrowed
+     * and shared with the cache: do not modify it (json_deep_copy() to change a copy); for
+     * DELETED it is the last state known. kind and apiVersion are filled in when the server
      * left them out of list items. A non-zero return ends corral_informer_run() with it. */
     corral_watch_fn on_event;
     /* Optional: called after each complete (re)list has been delivered as events. */

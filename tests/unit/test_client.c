@@ -29,9 +29,9 @@ struct fake {
     atomic_bool quit;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    json_t *pods;       /* name -> pod */
-    json_t *events;     /* [{rv, type, object}] */
-    long long rv;       /* current revision */
+    json_t *pods;   /* name -> pod */
+    json_t *events; /* [{rv, type, object}] */
+    long long rv;   /* current revision */
     long long compacted;
     int generation;     /* bumped to end every open watch */
     bool gone_as_event; /* 410 as an ERROR event in a 200 stream instead of HTTP 410 */
@@ -82,8 +82,8 @@ static enum MHD_Result echo(struct MHD_Connection *conn, const char *url, const 
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     const char *fs = arg(conn, "fieldSelector");
-    json_t *o = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s#}", "method", method, "path", url,
-                          "auth", auth, "contentType", ct, "fieldSelector", fs, "body",
+    json_t *o = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s#}", "method", method, "path", url, "auth",
+                          auth, "contentType", ct, "fieldSelector", fs, "body",
                           up->data ? up->data : "", up->len);
     return reply_json(conn, strcmp(method, "POST") == 0 ? 201 : 200, o);
 }
@@ -101,8 +101,8 @@ static enum MHD_Result status_route(struct MHD_Connection *conn, const char *url
 
 static enum MHD_Result text_route(struct MHD_Connection *conn, unsigned code, const char *text)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
-                                                             MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(r, "Content-Type", "text/plain");
     enum MHD_Result ret = MHD_queue_response(conn, code, r);
     MHD_destroy_response(r);
@@ -188,7 +188,8 @@ static json_t *fake_list(struct MHD_Connection *conn)
     bool more = false;
     const char *last = NULL;
     /* jansson iterates in insertion order; the tests insert names in sorted order */
-    json_object_foreach(F.pods, name, pod) {
+    json_object_foreach(F.pods, name, pod)
+    {
         if (cont && strcmp(name, cont) <= 0)
             continue;
         if (limit && json_array_size(items) == limit) {
@@ -229,7 +230,8 @@ static char *fake_next_event(struct fake_watch *w)
 {
     size_t i;
     json_t *ev;
-    json_array_foreach(F.events, i, ev) {
+    json_array_foreach(F.events, i, ev)
+    {
         long long rv = json_integer_value(json_object_get(ev, "rv"));
         if (rv <= w->after)
             continue;
@@ -298,9 +300,8 @@ static enum MHD_Result fake_watch_route(struct MHD_Connection *conn)
     struct fake_watch *w = calloc(1, sizeof(*w));
     w->after = after;
     w->generation = gen;
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, fake_watch_read, w,
-                                          fake_watch_free);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+                                                               fake_watch_read, w, fake_watch_free);
     MHD_add_response_header(r, "Content-Type", "application/json");
     enum MHD_Result ret = MHD_queue_response(conn, 200, r);
     MHD_destroy_response(r);
@@ -387,11 +388,10 @@ static void fake_start(void)
     F.events = json_array();
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    F.d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                               MHD_USE_ERROR_LOG,
-                           0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-                           MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-                           MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL, MHD_OPTION_END);
+    F.d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
+        completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL, MHD_OPTION_END);
     CHECK(F.d != NULL);
     F.port = MHD_get_daemon_info(F.d, MHD_DAEMON_INFO_BIND_PORT)->port;
     CHECK(F.port > 0);
@@ -416,15 +416,15 @@ static void fake_change_locked(const char *type, const char *name)
     F.rv++;
     char rv[32];
     snprintf(rv, sizeof(rv), "%lld", F.rv);
-    json_t *pod = json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "kind", "Pod", "apiVersion", "v1",
-                            "metadata", "name", name, "namespace", "default", "resourceVersion",
-                            rv);
+    json_t *pod =
+        json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "kind", "Pod", "apiVersion", "v1", "metadata",
+                  "name", name, "namespace", "default", "resourceVersion", rv);
     if (strcmp(type, "DELETED") == 0)
         json_object_del(F.pods, name);
     else
         json_object_set(F.pods, name, pod);
-    json_array_append_new(F.events, json_pack("{s:I,s:s,s:o}", "rv", (json_int_t)F.rv, "type",
-                                              type, "object", pod));
+    json_array_append_new(
+        F.events, json_pack("{s:I,s:s,s:o}", "rv", (json_int_t)F.rv, "type", type, "object", pod));
 }
 
 static void fake_change(const char *type, const char *name)
@@ -555,8 +555,7 @@ static void test_error_replies(void)
     CHECK_INT_EQ(corral_client_get(c, "/status/401/Unauthorized", NULL), CORRAL_EUNAUTHORIZED);
     CHECK_INT_EQ(corral_client_get(c, "/status/403/Forbidden", NULL), CORRAL_EFORBIDDEN);
     CHECK_INT_EQ(corral_client_get(c, "/status/500/InternalError", NULL), CORRAL_EINTERNAL);
-    CHECK_INT_EQ(corral_client_get(c, "/status/503/ServiceUnavailable", NULL),
-                 CORRAL_EUNAVAILABLE);
+    CHECK_INT_EQ(corral_client_get(c, "/status/503/ServiceUnavailable", NULL), CORRAL_EUNAVAILABLE);
     CHECK_INT_EQ(corral_client_get(c, "/text404", NULL), CORRAL_ENOTFOUND);
     CHECK_STR_CONTAINS(corral_client_error(c), "page not found");
     CHECK_INT_EQ(corral_client_get(c, "/notjson", NULL), -EPROTO);
@@ -653,8 +652,7 @@ static void test_watch_errors(void)
     CHECK_INT_EQ(corral_client_watch(c, "/watch/error", 0, collect, &col), CORRAL_EGONE);
     CHECK_STR_CONTAINS(corral_client_error(c), "too old resource version");
     CHECK_INT_EQ(json_array_size(col.events), 1);
-    CHECK_INT_EQ(corral_client_watch(c, "/watch/truncated", 0, collect, &col),
-                 CORRAL_EUNAVAILABLE);
+    CHECK_INT_EQ(corral_client_watch(c, "/watch/truncated", 0, collect, &col), CORRAL_EUNAVAILABLE);
     CHECK_INT_EQ(corral_client_watch(c, "/watch/junk", 0, collect, &col), -EPROTO);
     CHECK_INT_EQ(corral_client_watch(c, "/status/410/Expired", 0, collect, &col), CORRAL_EGONE);
     CHECK_INT_EQ(corral_client_watch(c, "/status/403/Forbidden", 0, collect, &col),
@@ -781,8 +779,8 @@ static void informer_scenario(bool gone_as_event)
     json_decref(p4);
     fake_hidden_changes();
     wait_events(&it, 7);
-    const char *want[] = {"ADDED p1 1",    "ADDED p2 2",   "ADDED p3 3",    "MODIFIED p2 4",
-                          "ADDED p4 5",    "MODIFIED p3 7", "DELETED p1 1", NULL};
+    const char *want[] = {"ADDED p1 1", "ADDED p2 2",    "ADDED p3 3",   "MODIFIED p2 4",
+                          "ADDED p4 5", "MODIFIED p3 7", "DELETED p1 1", NULL};
     pthread_mutex_lock(&it.lock);
     check_events(it.col.events, want);
     CHECK_INT_EQ(it.synced, 2);
@@ -825,9 +823,8 @@ static void test_informer_callback_error_and_backoff(void)
     fake_change("ADDED", "p2");
     struct corral_client *c = new_client(NULL);
     int seen = 0;
-    struct corral_informer_config cfg = {.path = "/api/v1/namespaces/default/pods",
-                                         .on_event = stop_at_two,
-                                         .ctx = &seen};
+    struct corral_informer_config cfg = {
+        .path = "/api/v1/namespaces/default/pods", .on_event = stop_at_two, .ctx = &seen};
     struct corral_informer *inf;
     CHECK_INT_EQ(corral_informer_new(c, &cfg, &inf), 0);
     CHECK_INT_EQ(corral_informer_run(inf), -EIO);
@@ -859,7 +856,7 @@ static void test_informer_callback_error_and_backoff(void)
 }
 
 CORRAL_TESTS(CORRAL_TEST(config_errors), CORRAL_TEST(paths), CORRAL_TEST(request_methods),
-             CORRAL_TEST(error_replies), CORRAL_TEST(transport_errors),
-             CORRAL_TEST(watch_chunks), CORRAL_TEST(watch_errors), CORRAL_TEST(watch_stop),
+             CORRAL_TEST(error_replies), CORRAL_TEST(transport_errors), CORRAL_TEST(watch_chunks),
+             CORRAL_TEST(watch_errors), CORRAL_TEST(watch_stop),
              CORRAL_TEST(informer_relist_http410), CORRAL_TEST(informer_relist_error_event),
              CORRAL_TEST(informer_callback_error_and_backoff))
