@@ -4,6 +4,7 @@
  * subcommand's code lives in its own directory and is listed once in the table below.
  */
 #include "corral-config.h"
+#include "init.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -16,6 +17,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"init", corral_init_main, "create the cluster CA, certificates, tokens and admin kubeconfig"},
     {NULL, NULL, NULL},
 };
 
