@@ -4,6 +4,7 @@
  * subcommand's code lives in its own directory and is listed once in the table below.
  */
 #include "corral-config.h"
+#include "kubelet.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -16,6 +17,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"kubelet", corral_kubelet_main, "run the node agent (kubelet-lite) or print this node"},
     {NULL, NULL, NULL},
 };
 
