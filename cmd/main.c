@@ -5,6 +5,7 @@
  */
 #include "corral-config.h"
 #include "init.h"
+#include "kubelet.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -18,6 +19,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"init", corral_init_main, "create the cluster CA, certificates, tokens and admin kubeconfig"},
+    {"kubelet", corral_kubelet_main, "run the node agent (kubelet-lite) or print this node"},
     {NULL, NULL, NULL},
 };
 
