@@ -427,6 +427,7 @@ int64_t corral_cache_compact(struct corral_cache *c, int64_t upto, int64_t now,
     }
     if (upto > c->hist.compacted)
         c->hist.compacted = upto;
+    corral_cache_history_shrink(&c->hist);
     int64_t compacted = c->hist.compacted;
     pthread_rwlock_unlock(&c->lock);
     return compacted;

@@ -76,6 +76,24 @@ int corral_cache_history_push(struct corral_cache_history *h, struct corral_cach
     return 0;
 }
 
+void corral_cache_history_shrink(struct corral_cache_history *h)
+{
+    if (h->cap <= 1024 || h->n > h->cap / 8)
+        return;
+    size_t cap = h->cap;
+    while (cap > 1024 && h->n <= cap / 8)
+        cap /= 2;
+    struct corral_cache_event *ring = malloc(cap * sizeof(*ring));
+    if (!ring)
+        return; /* keep the bigger one */
+    for (size_t i = 0; i < h->n; i++)
+        ring[i] = *slot(h, i);
+    free(h->ring);
+    h->ring = ring;
+    h->cap = cap;
+    h->head = 0;
+}
+
 int corral_cache_history_pop(struct corral_cache_history *h, struct corral_cache_event *out)
 {
     if (h->n == 0)

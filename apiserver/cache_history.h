@@ -49,6 +49,9 @@ uint64_t corral_cache_event_bytes(const struct corral_cache_event *ev);
 /* Makes room for k more events without allocating in push. Returns 0 or -ENOMEM. */
 int corral_cache_history_reserve(struct corral_cache_history *h, size_t k);
 
+/* Gives back ring memory when the ring is mostly empty (after a compaction). */
+void corral_cache_history_shrink(struct corral_cache_history *h);
+
 /*
  * Appends ev (its revision must exceed the newest one), taking over what it owns. Returns 0 or
  * -ENOMEM (only without a prior reserve; ev is then left to the caller).
