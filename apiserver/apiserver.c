@@ -17,6 +17,8 @@
 #include "server.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "server.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@ struct corral_auth {
     char *cert_pem;
     char *key_pem;
     char *ca_pem;
+    char *kubelet_cert_pem; /* client certificate for node agents */
+    char *kubelet_key_pem;
 };
 
 static char *read_file(const char *path, int *err)
@@ -85,6 +88,18 @@ int corral_auth_new(const struct corral_auth_config *cfg, struct corral_apiserve
             return rc;
         }
     }
+    if (cfg->pki_dir) {
+        char path[4096];
+        int err = 0;
+        snprintf(path, sizeof(path), "%s/apiserver-kubelet-client.crt", cfg->pki_dir);
+        a->kubelet_cert_pem = read_file(path, &err);
+        snprintf(path, sizeof(path), "%s/apiserver-kubelet-client.key", cfg->pki_dir);
+        a->kubelet_key_pem = read_file(path, &err);
+        if (!a->ca_pem) {
+            snprintf(path, sizeof(path), "%s/ca.crt", cfg->pki_dir);
+            a->ca_pem = read_file(path, &err);
+        }
+    }
     *out = a;
     return 0;
 }
@@ -96,6 +111,8 @@ void corral_auth_free(struct corral_auth *auth)
     free(auth->cert_pem);
     free(auth->key_pem);
     free(auth->ca_pem);
+    free(auth->kubelet_cert_pem);
+    free(auth->kubelet_key_pem);
     free(auth);
 }
 
@@ -158,4 +175,23 @@ int corral_auth_authorize_path(struct corral_auth *auth, struct corral_request *
     corral_reply_error(req, CORRAL_EFORBIDDEN, "forbidden: User \"%s\" cannot get path \"%s\"",
                        req->user.name, req->url);
     return CORRAL_EFORBIDDEN;
+}
+
+static void set_blob(CURL *curl, CURLoption opt, const char *pem)
+{
+    struct curl_blob blob = {(void *)pem, strlen(pem), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, opt, &blob);
+}
+
+void corral_auth_kubelet_client(struct corral_auth *auth, void *handle)
+{
+    CURL *curl = handle;
+    if (!auth)
+        return;
+    if (auth->ca_pem)
+        set_blob(curl, CURLOPT_CAINFO_BLOB, auth->ca_pem);
+    if (auth->kubelet_cert_pem && auth->kubelet_key_pem) {
+        set_blob(curl, CURLOPT_SSLCERT_BLOB, auth->kubelet_cert_pem);
+        set_blob(curl, CURLOPT_SSLKEY_BLOB, auth->kubelet_key_pem);
+    }
 }

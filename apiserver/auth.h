@@ -53,6 +53,12 @@ int corral_auth_authenticate(struct corral_auth *auth, struct corral_request *re
  */
 int corral_auth_authorize(struct corral_auth *auth, struct corral_request *req);
 
+/*
+ * Configures a libcurl handle (a CURL *) to reach a node agent: trust the cluster CA and
+ * present the apiserver's kubelet-client certificate when the PKI directory has one.
+ */
+void corral_auth_kubelet_client(struct corral_auth *auth, void *curl);
+
 /* Authorizes a non-resource path (discovery, /metrics). Same contract. */
 int corral_auth_authorize_path(struct corral_auth *auth, struct corral_request *req);
 

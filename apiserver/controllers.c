@@ -11,6 +11,7 @@
 #include "meta.h"
 #include "server.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

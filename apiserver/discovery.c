@@ -7,6 +7,7 @@
 #include "error.h"
 #include "schema.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

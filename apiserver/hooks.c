@@ -7,6 +7,7 @@
  * so two concurrent creates can never receive the same address.
  */
 #include "hooks.h"
+#include "auth.h"
 #include "error.h"
 #include "log.h"
 #include "meta.h"

@@ -47,11 +47,6 @@ static int64_t parse_rv(const char *s)
     return *end || v <= 0 ? -1 : (int64_t)v;
 }
 
-static void set_meta(json_t *obj, const char *key, json_t *value)
-{
-    json_object_set_new(corral_meta_get(obj, true), key, value);
-}
-
 static void now_string(char out[21])
 {
     corral_meta_format_time(time(NULL), out);
@@ -473,12 +468,15 @@ static int update_object(struct corral_apiserver *srv, const struct corral_resou
                          json_t *obj, const struct write_opts *wo, struct corral_store_obj *out,
                          json_t **status)
 {
-    const char *name = corral_meta_name(obj), *ns = corral_meta_namespace(obj);
+    /* copies: keep_system_fields() replaces the strings these would point into */
+    char name[256], ns[256];
+    snprintf(name, sizeof(name), "%s", corral_meta_name(obj) ? corral_meta_name(obj) : "");
+    snprintf(ns, sizeof(ns), "%s", corral_meta_namespace(obj) ? corral_meta_namespace(obj) : "");
     struct corral_store_obj cur;
     json_t *old = NULL;
     int rc = get_stored(srv, res, ns, name, &cur, &old);
     if (rc < 0) {
-        *status = not_found(res, name ? name : "");
+        *status = not_found(res, name);
         json_decref(obj);
         return rc;
     }

@@ -18,6 +18,7 @@
 #include "status.h"
 #include "yamljson.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

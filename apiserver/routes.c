@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "objects.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -9,6 +9,7 @@
 #include "validate.h"
 #include "meta.h"
 #include "quantity.h"
+#include "selector.h"
 
 #include <ctype.h>
 #include <stdarg.h>
