@@ -367,8 +367,8 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
         json_decref(obj);
         return out->value ? 0 : -ENOMEM;
     }
-    char key[KEY_MAX];
-    const char *name = corral_meta_name(obj);
+    char key[KEY_MAX], name[256];
+    snprintf(name, sizeof(name), "%s", corral_meta_name(obj));
     object_key(res, corral_meta_namespace(obj), name, key);
     json_t *copy = res->crd || strcmp(res->plural, "customresourcedefinitions") == 0
                        ? json_incref(obj)

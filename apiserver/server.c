@@ -14,6 +14,7 @@
 #include "log.h"
 #include "meta.h"
 #include "metrics.h"
+#include "protobuf.h"
 #include "routes.h"
 #include "status.h"
 #include "yamljson.h"
@@ -244,10 +245,20 @@ static bool content_type_is(const char *ct, const char *want)
 int corral_request_body_object(struct corral_request *req, json_t **out)
 {
     const char *ct = corral_request_header(req, "Content-Type");
-    if (ct && strstr(ct, "protobuf")) {
+    if (content_type_is(ct, "application/vnd.kubernetes.protobuf")) {
+        char err[256];
+        int rc = corral_protobuf_decode((const unsigned char *)req->body, req->body_len, out,
+                                        err, sizeof(err));
+        if (rc < 0)
+            corral_reply_error(req, rc, "%s", err);
+        return rc;
+    }
+    if (ct && !content_type_is(ct, "application/json") && !content_type_is(ct, "application/yaml") &&
+        !content_type_is(ct, "text/plain") && !content_type_is(ct, "*/*")) {
         corral_reply_error(req, CORRAL_EMEDIATYPE,
                            "the body of the request was in an unknown format - accepted media "
-                           "types include: application/json, application/yaml");
+                           "types include: application/json, application/yaml, "
+                           "application/vnd.kubernetes.protobuf");
         return CORRAL_EMEDIATYPE;
     }
     if (req->body_len == 0) {
