@@ -1044,7 +1044,8 @@ static void reply_list_page(struct corral_request *req, struct corral_store_list
              req->res->list_kind, corral_resource_api_version(req->res, api, sizeof(api)),
              list_rev, cont ? ",\"continue\":\"" : "", cont ? cont : "", cont ? "\"" : "");
     corral_reply_list(req, prefix, l->items, l->n, "]}");
-    l->n = 0; /* the reply owns the references now */
+    for (size_t i = 0; i < l->n; i++)
+        l->items[i] = NULL; /* the reply owns the references now */
 }
 
 static void handle_list(struct corral_request *req)
@@ -1264,6 +1265,34 @@ static bool is_watch(const struct corral_request *req)
     return w && (strcmp(w, "true") == 0 || strcmp(w, "1") == 0);
 }
 
+/* Finds the object route for req; *path_known says whether any method serves the path. */
+static const struct object_route *find_route(struct corral_request *req, bool *path_known)
+{
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    *path_known = false;
+    for (size_t i = 0; i < sizeof(object_routes) / sizeof(object_routes[0]); i++) {
+        const struct object_route *r = &object_routes[i];
+        if (r->shape != req->shape || (r->sub && strcmp(r->sub, req->sub) != 0) ||
+            (r->needs && !(req->res->subresources & r->needs)))
+            continue;
+        *path_known = true;
+        if (strcmp(r->method, method) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+int corral_objects_classify(struct corral_request *req)
+{
+    bool known;
+    if (corral_objects_parse_target(req) < 0)
+        return CORRAL_ENOTFOUND;
+    const struct object_route *route = find_route(req, &known);
+    if (route)
+        req->verb = route->handler == handle_list && is_watch(req) ? "watch" : route->verb;
+    return route ? 0 : CORRAL_ENOTFOUND;
+}
+
 void corral_objects_dispatch(struct corral_request *req)
 {
     if (corral_objects_parse_target(req) < 0) {
@@ -1271,20 +1300,8 @@ void corral_objects_dispatch(struct corral_request *req)
                            "the server could not find the requested resource");
         return;
     }
-    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
-    const struct object_route *route = NULL;
-    bool path_known = false;
-    for (size_t i = 0; i < sizeof(object_routes) / sizeof(object_routes[0]); i++) {
-        const struct object_route *r = &object_routes[i];
-        if (r->shape != req->shape || (r->sub && strcmp(r->sub, req->sub) != 0) ||
-            (r->needs && !(req->res->subresources & r->needs)))
-            continue;
-        path_known = true;
-        if (strcmp(r->method, method) == 0) {
-            route = r;
-            break;
-        }
-    }
+    bool path_known;
+    const struct object_route *route = find_route(req, &path_known);
     if (!route) {
         corral_reply_error(req, path_known ? CORRAL_EMETHOD : CORRAL_ENOTFOUND,
                            path_known ? "the server does not allow this method on the requested "

@@ -22,6 +22,12 @@ void corral_objects_dispatch(struct corral_request *req);
  */
 int corral_objects_parse_target(struct corral_request *req);
 
+/*
+ * Fills req's target and verb from its method and URL when it names a resource (for metrics
+ * and audit on requests answered before routing). Returns 0 or CORRAL_ENOTFOUND.
+ */
+int corral_objects_classify(struct corral_request *req);
+
 /* Creates the namespaces every cluster has (default, kube-system, ...). Returns 0 or error. */
 int corral_objects_bootstrap(struct corral_apiserver *srv);
 

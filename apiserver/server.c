@@ -14,6 +14,7 @@
 #include "log.h"
 #include "meta.h"
 #include "metrics.h"
+#include "objects.h"
 #include "protobuf.h"
 #include "routes.h"
 #include "status.h"
@@ -343,6 +344,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = req;
         if (body_too_large(req)) {
+            corral_objects_classify(req); /* so metrics name the verb and resource */
             corral_reply_error(req, CORRAL_ETOOLARGE, "the request body is larger than %zu bytes",
                                srv->cfg.max_body);
         }
@@ -357,6 +359,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (req->answered)
         return MHD_YES;
     if (req->too_large) {
+        corral_objects_classify(req);
         corral_reply_error(req, CORRAL_ETOOLARGE, "the request body is larger than %zu bytes",
                            srv->cfg.max_body);
         return MHD_YES;
