@@ -48,11 +48,12 @@ fuzz_briefly() {
         scratch=$(mktemp -d)
         cp tests/fuzz/corpus/"${target#fuzz_}"/* "$scratch"/
         echo "fuzzing $target for ${FUZZ_SECONDS:-20}s"
+        status=0
         ./build-fuzz/tests/fuzz/"$target" -max_total_time="${FUZZ_SECONDS:-20}" \
-            -print_final_stats=1 "$scratch" 2>&1 | tail -3
-        status=$?
-        rm -rf "$scratch"
-        [ $status -eq 0 ] || return $status
+            "$scratch" >"$scratch.log" 2>&1 || status=$?
+        tail -3 "$scratch.log"
+        rm -rf "$scratch" "$scratch.log"
+        [ $status -eq 0 ] || { echo "$target found a crash"; return $status; }
     done
 }
 
