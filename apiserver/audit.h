@@ -44,8 +44,8 @@ struct corral_audit_event {
     const char *name;
     const char *source_ip;
     const char *user_agent;
-    int code;                /* HTTP status of the reply */
-    uint64_t received_ns;    /* CLOCK_REALTIME ns when the request arrived; 0 = now */
+    int code;             /* HTTP status of the reply */
+    uint64_t received_ns; /* CLOCK_REALTIME ns when the request arrived; 0 = now */
 };
 
 /* Opens (creating 0600) path for appending. Returns 0 and *out, or -errno (logged). */

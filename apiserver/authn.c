@@ -103,7 +103,8 @@ static int item_identity(const json_t *item, struct corral_identity *id)
     snprintf(id->name, sizeof(id->name), "%s", user);
     snprintf(id->uid, sizeof(id->uid), "%s", uid ? uid : "");
     id->method = CORRAL_AUTHN_TOKEN;
-    json_array_foreach(groups, i, g) {
+    json_array_foreach(groups, i, g)
+    {
         /* keep a slot free for system:authenticated */
         if (!json_is_string(g) || id->n_groups >= CORRAL_AUTHN_MAX_GROUPS - 1 ||
             !add_group(id, json_string_value(g)))
@@ -144,7 +145,8 @@ static int parse_table(const char *path, const char *text, struct token_table *o
     }
     if (json_array_size(items) && !(out->e = calloc(json_array_size(items), sizeof(*out->e))))
         rc = -ENOMEM;
-    json_array_foreach(items, i, item) {
+    json_array_foreach(items, i, item)
+    {
         if (rc || (rc = parse_entry(item, &out->e[i])))
             break;
         out->n++;
@@ -261,8 +263,8 @@ int corral_authn_new_from_dir(const char *dir, struct corral_authn **out)
     if (!rc)
         rc = read_in(dir, CORRAL_INIT_CA_KEY, &ca_key, true);
     if (!rc) {
-        struct corral_authn_config cfg = {.client_ca_pem = ca, .tokens_file = tokens,
-                                          .ca_cert_pem = ca, .ca_key_pem = ca_key};
+        struct corral_authn_config cfg = {
+            .client_ca_pem = ca, .tokens_file = tokens, .ca_cert_pem = ca, .ca_key_pem = ca_key};
         rc = corral_authn_new(&cfg, out);
     }
     free(ca);
@@ -277,8 +279,8 @@ static int cert_identity(struct corral_authn *a, const unsigned char *der, size_
                          struct corral_identity *id, char *why, size_t why_len)
 {
     struct corral_pki_subject s;
-    int rc = corral_pki_verify_der(a->verifier, der, len, 0, CORRAL_PKI_USAGE_CLIENT, &s, why,
-                                   why_len);
+    int rc =
+        corral_pki_verify_der(a->verifier, der, len, 0, CORRAL_PKI_USAGE_CLIENT, &s, why, why_len);
     if (rc)
         return CORRAL_EUNAUTHORIZED;
     rc = CORRAL_EUNAUTHORIZED;
@@ -428,9 +430,8 @@ int corral_authn_csr_node(const json_t *csr, char *name, size_t len)
     if (rc)
         return CORRAL_EINVALID;
     size_t p = strlen(NODE_PREFIX);
-    rc = strncmp(s.cn, NODE_PREFIX, p) == 0 && s.cn[p] && strlen(s.cn + p) < len
-             ? 0
-             : CORRAL_EINVALID;
+    rc = strncmp(s.cn, NODE_PREFIX, p) == 0 && s.cn[p] && strlen(s.cn + p) < len ? 0
+                                                                                 : CORRAL_EINVALID;
     if (rc == 0)
         snprintf(name, len, "%s", s.cn + p);
     corral_pki_subject_clear(&s);
@@ -440,8 +441,7 @@ int corral_authn_csr_node(const json_t *csr, char *name, size_t len)
 /* Checks signerName and usages. */
 static int csr_spec_ok(const json_t *csr, char *why, size_t len)
 {
-    static const char *const allowed[] = {"digital signature", "key encipherment",
-                                          "client auth"};
+    static const char *const allowed[] = {"digital signature", "key encipherment", "client auth"};
     const json_t *spec = json_object_get(csr, "spec"), *u;
     const char *signer = json_string_value(json_object_get(spec, "signerName"));
     size_t i;
@@ -449,14 +449,16 @@ static int csr_spec_ok(const json_t *csr, char *why, size_t len)
         set_why(why, len, "spec.signerName must be " KUBELET_SIGNER);
         return CORRAL_EINVALID;
     }
-    json_array_foreach(json_object_get(spec, "usages"), i, u) {
+    json_array_foreach(json_object_get(spec, "usages"), i, u)
+    {
         const char *s = json_string_value(u);
         bool ok = false;
         for (size_t k = 0; s && k < sizeof(allowed) / sizeof(allowed[0]); k++)
             ok = ok || strcmp(s, allowed[k]) == 0;
         if (!ok) {
-            set_why(why, len, "spec.usages may only hold digital signature, key encipherment "
-                              "and client auth");
+            set_why(why, len,
+                    "spec.usages may only hold digital signature, key encipherment "
+                    "and client auth");
             return CORRAL_EINVALID;
         }
     }
@@ -472,12 +474,14 @@ static int csr_allowed(const struct corral_identity *who, const char *node, bool
     if (corral_identity_in_group(who, "system:bootstrappers")) {
         if (!node_exists)
             return 0;
-        set_why(why, len, "a node with this name exists already; a bootstrap token cannot take "
-                          "it over (delete the Node first to re-join)");
+        set_why(why, len,
+                "a node with this name exists already; a bootstrap token cannot take "
+                "it over (delete the Node first to re-join)");
         return CORRAL_EFORBIDDEN;
     }
-    set_why(why, len, "only a bootstrap token, the node itself or a cluster admin may request a "
-                      "node certificate");
+    set_why(why, len,
+            "only a bootstrap token, the node itself or a cluster admin may request a "
+            "node certificate");
     return CORRAL_EFORBIDDEN;
 }
 
@@ -496,17 +500,16 @@ static int csr_fill(json_t *csr, const struct corral_identity *who, const char *
     char *b64 = corral_pki_base64_encode(cert_pem, strlen(cert_pem));
     json_t *status = json_pack("{s:[{s:s,s:s,s:s,s:s,s:s,s:s}],s:s?}", "conditions", "type",
                                "Approved", "status", "True", "reason", "AutoApproved", "message",
-                               "node certificate approved and signed by corral",
-                               "lastUpdateTime", now, "lastTransitionTime", now, "certificate",
-                               b64);
+                               "node certificate approved and signed by corral", "lastUpdateTime",
+                               now, "lastTransitionTime", now, "certificate", b64);
     free(b64);
     if (!status || !b64)
         return -ENOMEM;
     return json_object_set_new(csr, "status", status) ? -ENOMEM : 0;
 }
 
-int corral_authn_sign_csr(struct corral_authn *a, const struct corral_identity *who,
-                          json_t *csr, bool node_exists, char *why, size_t why_len)
+int corral_authn_sign_csr(struct corral_authn *a, const struct corral_identity *who, json_t *csr,
+                          bool node_exists, char *why, size_t why_len)
 {
     char node[256], *pem = NULL, *cert = NULL;
     if (!a->ca_key) {
@@ -515,8 +518,9 @@ int corral_authn_sign_csr(struct corral_authn *a, const struct corral_identity *
     }
     int rc = csr_spec_ok(csr, why, why_len);
     if (!rc && (rc = corral_authn_csr_node(csr, node, sizeof(node))))
-        set_why(why, why_len, "spec.request must be a base64 PEM certificate request for "
-                              "CN=system:node:<name>, O=system:nodes");
+        set_why(why, why_len,
+                "spec.request must be a base64 PEM certificate request for "
+                "CN=system:node:<name>, O=system:nodes");
     if (!rc)
         rc = csr_allowed(who, node, node_exists, why, why_len);
     if (!rc && (rc = csr_pem(csr, &pem)) == 0)

@@ -64,7 +64,7 @@ struct corral_authn_config {
     const char *tokens_file;   /* token table (init.h format); NULL = no tokens */
     const char *ca_cert_pem;   /* CA used to sign node CSRs; NULL = node join disabled */
     const char *ca_key_pem;
-    int node_cert_days;        /* validity of node certificates; 0 = 365 */
+    int node_cert_days; /* validity of node certificates; 0 = 365 */
 };
 
 /*
@@ -110,8 +110,8 @@ bool corral_authn_anonymous_allowed(const char *method, const char *path);
  * wrong signer or subject, weak key) with the reason in why; -ENOTSUP when node join is
  * disabled (no CA key); -ENOMEM.
  */
-int corral_authn_sign_csr(struct corral_authn *a, const struct corral_identity *who,
-                          json_t *csr, bool node_exists, char *why, size_t why_len);
+int corral_authn_sign_csr(struct corral_authn *a, const struct corral_identity *who, json_t *csr,
+                          bool node_exists, char *why, size_t why_len);
 
 /*
  * The node name a CertificateSigningRequest object asks for (from its PKCS#10 subject CN

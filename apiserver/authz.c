@@ -258,7 +258,8 @@ static bool list_has(const json_t *list, const char *s)
 {
     size_t i;
     const json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         if (strcmp(str(json_string_value(v)), s) == 0)
             return true;
     }
@@ -292,7 +293,8 @@ static bool binding_matches(const json_t *binding, const struct corral_authz_att
     const char *ns = str(corral_meta_namespace(binding));
     size_t i;
     const json_t *subj;
-    json_array_foreach(json_object_get(binding, "subjects"), i, subj) {
+    json_array_foreach(json_object_get(binding, "subjects"), i, subj)
+    {
         if (subject_matches(subj, a, ns))
             return true;
     }
@@ -305,7 +307,8 @@ static bool resource_matches(const json_t *resources, const struct req *r)
     size_t i;
     const json_t *v;
     snprintf(combined, sizeof(combined), "%s%s%s", r->resource, r->sub[0] ? "/" : "", r->sub);
-    json_array_foreach(resources, i, v) {
+    json_array_foreach(resources, i, v)
+    {
         const char *s = str(json_string_value(v));
         if (strcmp(s, "*") == 0 || strcmp(s, combined) == 0)
             return true;
@@ -319,7 +322,8 @@ static bool url_matches(const json_t *urls, const char *path)
 {
     size_t i;
     const json_t *v;
-    json_array_foreach(urls, i, v) {
+    json_array_foreach(urls, i, v)
+    {
         const char *s = str(json_string_value(v));
         size_t n = strlen(s);
         if (strcmp(s, path) == 0 || (n > 0 && s[n - 1] == '*' && strncmp(s, path, n - 1) == 0))
@@ -348,7 +352,8 @@ static bool role_allows(const json_t *role, const struct req *r)
 {
     size_t i;
     const json_t *rule;
-    json_array_foreach(json_object_get(role, "rules"), i, rule) {
+    json_array_foreach(json_object_get(role, "rules"), i, rule)
+    {
         if (rule_allows(rule, r))
             return true;
     }
@@ -383,7 +388,8 @@ static bool rbac_allows(const struct rbac *rb, const struct req *r, char *how, s
 {
     const char *name;
     const json_t *b;
-    json_object_foreach((json_t *)rb->cluster_bindings, name, b) {
+    json_object_foreach((json_t *)rb->cluster_bindings, name, b)
+    {
         const json_t *role = binding_matches(b, r->a) ? role_of(rb, b) : NULL;
         if (role && role_allows(role, r)) {
             describe(b, "ClusterRoleBinding", how, len);
@@ -392,7 +398,8 @@ static bool rbac_allows(const struct rbac *rb, const struct req *r, char *how, s
     }
     if (!r->ns[0] || !r->resource[0])
         return false;
-    json_object_foreach(json_object_get(rb->bindings, r->ns), name, b) {
+    json_object_foreach(json_object_get(rb->bindings, r->ns), name, b)
+    {
         const json_t *role = binding_matches(b, r->a) ? role_of(rb, b) : NULL;
         if (role && role_allows(role, r)) {
             describe(b, "RoleBinding", how, len);
@@ -407,11 +414,11 @@ static bool rbac_allows(const struct rbac *rb, const struct req *r, char *how, s
 
 enum node_cond {
     NODE_ANY,
-    NODE_SELF,         /* the object is the node's own Node */
-    NODE_LEASE,        /* the node's own Lease in kube-node-lease */
-    NODE_PODS_FIELD,   /* list/watch restricted by fieldSelector spec.nodeName=<node> */
-    NODE_POD_BOUND,    /* the pod is bound to the node */
-    NODE_POD_REFERS,   /* a pod bound to the node refers to this Secret/ConfigMap */
+    NODE_SELF,       /* the object is the node's own Node */
+    NODE_LEASE,      /* the node's own Lease in kube-node-lease */
+    NODE_PODS_FIELD, /* list/watch restricted by fieldSelector spec.nodeName=<node> */
+    NODE_POD_BOUND,  /* the pod is bound to the node */
+    NODE_POD_REFERS, /* a pod bound to the node refers to this Secret/ConfigMap */
 };
 
 struct node_rule {
@@ -473,8 +480,8 @@ static bool selects_node(const char *selector, const char *node)
 
 static bool pod_on_node(const json_t *pod, const char *node)
 {
-    const char *bound = json_string_value(json_object_get(json_object_get(pod, "spec"),
-                                                          "nodeName"));
+    const char *bound =
+        json_string_value(json_object_get(json_object_get(pod, "spec"), "nodeName"));
     return bound && strcmp(bound, node) == 0;
 }
 
@@ -498,7 +505,8 @@ static bool named_in(const json_t *list, const char *field, const char *name)
 {
     size_t i;
     const json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         if (strcmp(str(json_string_value(json_object_get(v, field))), name) == 0)
             return true;
     }
@@ -513,12 +521,14 @@ static bool container_refers(const json_t *c, bool secret, const char *name)
     const char *from_ref = secret ? "secretRef" : "configMapRef";
     size_t i;
     const json_t *v;
-    json_array_foreach(json_object_get(c, "env"), i, v) {
+    json_array_foreach(json_object_get(c, "env"), i, v)
+    {
         const json_t *ref = json_object_get(json_object_get(v, "valueFrom"), key_ref);
         if (strcmp(str(json_string_value(json_object_get(ref, "name"))), name) == 0)
             return true;
     }
-    json_array_foreach(json_object_get(c, "envFrom"), i, v) {
+    json_array_foreach(json_object_get(c, "envFrom"), i, v)
+    {
         const json_t *ref = json_object_get(v, from_ref);
         if (strcmp(str(json_string_value(json_object_get(ref, "name"))), name) == 0)
             return true;
@@ -530,7 +540,8 @@ static bool pod_refers(const json_t *pod, bool secret, const char *name)
 {
     const json_t *spec = json_object_get(pod, "spec"), *v;
     size_t i;
-    json_array_foreach(json_object_get(spec, "volumes"), i, v) {
+    json_array_foreach(json_object_get(spec, "volumes"), i, v)
+    {
         const json_t *src = json_object_get(v, secret ? "secret" : "configMap");
         if (strcmp(str(json_string_value(json_object_get(src, secret ? "secretName" : "name"))),
                    name) == 0)
@@ -540,7 +551,8 @@ static bool pod_refers(const json_t *pod, bool secret, const char *name)
         return true;
     const char *lists[] = {"containers", "initContainers"};
     for (size_t l = 0; l < 2; l++)
-        json_array_foreach(json_object_get(spec, lists[l]), i, v) {
+        json_array_foreach(json_object_get(spec, lists[l]), i, v)
+        {
             if (container_refers(v, secret, name))
                 return true;
         }
@@ -565,8 +577,8 @@ static bool node_uses(struct corral_authz *z, const struct req *r, const char *n
     if (!z->st || !r->ns[0] || !r->name[0])
         return false;
     snprintf(prefix, sizeof(prefix), "/registry/pods/%s/", r->ns);
-    struct corral_store_list_opts opts = {.prefix = prefix, .limit = 1,
-                                          .filter = pod_on_node_refers, .filter_ctx = ctx};
+    struct corral_store_list_opts opts = {
+        .prefix = prefix, .limit = 1, .filter = pod_on_node_refers, .filter_ctx = ctx};
     struct corral_store_list l;
     if (corral_store_list(z->st, &opts, &l) != 0)
         return false;
@@ -576,8 +588,8 @@ static bool node_uses(struct corral_authz *z, const struct req *r, const char *n
 }
 
 /* Checks a rule's condition; on refusal writes the reason. */
-static bool node_cond_ok(struct corral_authz *z, const struct node_rule *rule,
-                         const struct req *r, const char *node, char *why, size_t len)
+static bool node_cond_ok(struct corral_authz *z, const struct node_rule *rule, const struct req *r,
+                         const char *node, char *why, size_t len)
 {
     switch (rule->cond) {
     case NODE_ANY:
@@ -595,8 +607,10 @@ static bool node_cond_ok(struct corral_authz *z, const struct node_rule *rule,
     case NODE_PODS_FIELD:
         if (selects_node(r->a->field_selector, node))
             return true;
-        set_why(why, len, "node \"%s\" may only list and watch pods with fieldSelector "
-                          "spec.nodeName=%s", node, node);
+        set_why(why, len,
+                "node \"%s\" may only list and watch pods with fieldSelector "
+                "spec.nodeName=%s",
+                node, node);
         return false;
     case NODE_POD_BOUND:
         if (pod_bound(z, r, node))
@@ -668,8 +682,8 @@ static void forbidden(const struct req *r, const char *extra, char *why, size_t 
 {
     char what[300], scope[300];
     if (!r->resource[0]) {
-        set_why(why, len, "forbidden: User \"%s\" cannot %s path \"%s\"%s%s", r->a->user,
-                r->verb, r->path, extra ? ": " : "", str(extra));
+        set_why(why, len, "forbidden: User \"%s\" cannot %s path \"%s\"%s%s", r->a->user, r->verb,
+                r->path, extra ? ": " : "", str(extra));
         return;
     }
     snprintf(what, sizeof(what), "%s%s%s", r->resource, r->group[0] ? "." : "", r->group);
@@ -677,8 +691,9 @@ static void forbidden(const struct req *r, const char *extra, char *why, size_t 
         snprintf(scope, sizeof(scope), "in the namespace \"%s\"", r->a->ns);
     else
         snprintf(scope, sizeof(scope), "at the cluster scope");
-    set_why(why, len, "%s%s%s%s is forbidden: User \"%s\" cannot %s resource \"%s%s%s\" in API "
-                      "group \"%s\" %s%s%s",
+    set_why(why, len,
+            "%s%s%s%s is forbidden: User \"%s\" cannot %s resource \"%s%s%s\" in API "
+            "group \"%s\" %s%s%s",
             what, r->name[0] ? " \"" : "", r->name, r->name[0] ? "\"" : "", r->a->user, r->verb,
             r->resource, r->sub[0] ? "/" : "", r->sub, r->group, scope, extra ? ": " : "",
             str(extra));
@@ -753,7 +768,8 @@ static int review_subject(const json_t *spec, struct corral_authz_attrs *a, cons
     size_t i;
     a->user = jstr(spec, "user");
     a->n_groups = 0;
-    json_array_foreach(groups, i, v) {
+    json_array_foreach(groups, i, v)
+    {
         if (a->n_groups < max && json_is_string(v))
             g[a->n_groups++] = json_string_value(v);
     }
@@ -768,14 +784,14 @@ static int access_review(struct corral_authz *z, const struct corral_authz_attrs
     struct corral_authz_attrs a = *caller;
     const char *groups[32];
     bool self = strcmp(kind, "SelfSubjectAccessReview") == 0;
-    const char *force_ns = strcmp(kind, "LocalSubjectAccessReview") == 0
-                               ? corral_meta_namespace(review)
-                               : NULL;
+    const char *force_ns =
+        strcmp(kind, "LocalSubjectAccessReview") == 0 ? corral_meta_namespace(review) : NULL;
     a.object = NULL;
     a.field_selector = NULL;
     if ((!self && review_subject(spec, &a, groups, 32)) || review_attrs(spec, &a, force_ns)) {
-        set_why(why, why_len, "%s: spec needs resourceAttributes (verb, resource) or "
-                              "nonResourceAttributes (verb, path)%s",
+        set_why(why, why_len,
+                "%s: spec needs resourceAttributes (verb, resource) or "
+                "nonResourceAttributes (verb, path)%s",
                 kind, self ? "" : ", and user or groups");
         return CORRAL_EINVALID;
     }
@@ -795,7 +811,8 @@ static void rules_from(const json_t *role, json_t *res_rules, json_t *url_rules)
 {
     size_t i;
     const json_t *rule;
-    json_array_foreach(json_object_get(role, "rules"), i, rule) {
+    json_array_foreach(json_object_get(role, "rules"), i, rule)
+    {
         json_t *copy = json_deep_copy(rule);
         json_array_append_new(json_object_get(rule, "nonResourceURLs") ? url_rules : res_rules,
                               copy);
@@ -803,16 +820,18 @@ static void rules_from(const json_t *role, json_t *res_rules, json_t *url_rules)
 }
 
 /* Collects the rules of every binding matching a (cluster-wide and in ns). Lock held. */
-static void collect_rules(const struct rbac *rb, const struct corral_authz_attrs *a,
-                          const char *ns, json_t *res_rules, json_t *url_rules)
+static void collect_rules(const struct rbac *rb, const struct corral_authz_attrs *a, const char *ns,
+                          json_t *res_rules, json_t *url_rules)
 {
     const char *name;
     const json_t *b;
-    json_object_foreach((json_t *)rb->cluster_bindings, name, b) {
+    json_object_foreach((json_t *)rb->cluster_bindings, name, b)
+    {
         if (binding_matches(b, a))
             rules_from(role_of(rb, b), res_rules, url_rules);
     }
-    json_object_foreach(json_object_get(rb->bindings, ns), name, b) {
+    json_object_foreach(json_object_get(rb->bindings, ns), name, b)
+    {
         if (binding_matches(b, a)) {
             json_t *tmp = json_array();
             rules_from(role_of(rb, b), res_rules, tmp);
@@ -828,10 +847,10 @@ static int rules_review(struct corral_authz *z, const struct corral_authz_attrs 
     json_t *res_rules = json_array(), *url_rules = json_array();
     bool incomplete = false;
     if (is_master(caller)) {
-        json_array_append_new(res_rules, json_pack("{s:[s],s:[s],s:[s]}", "verbs", "*",
-                                                   "apiGroups", "*", "resources", "*"));
-        json_array_append_new(url_rules, json_pack("{s:[s],s:[s]}", "verbs", "*",
-                                                   "nonResourceURLs", "*"));
+        json_array_append_new(res_rules, json_pack("{s:[s],s:[s],s:[s]}", "verbs", "*", "apiGroups",
+                                                   "*", "resources", "*"));
+        json_array_append_new(url_rules,
+                              json_pack("{s:[s],s:[s]}", "verbs", "*", "nonResourceURLs", "*"));
     } else {
         incomplete = node_of(caller) != NULL; /* node conditions are not expressible */
         authz_sync(z);

@@ -61,15 +61,15 @@ struct corral_authz_attrs {
     const char *user;
     const char *const *groups; /* n_groups entries */
     size_t n_groups;
-    const char *verb;        /* get list watch create update patch delete deletecollection */
-    const char *api_group;   /* "" for core */
-    const char *resource;    /* plural; NULL for a non-resource request */
-    const char *subresource; /* "status", "binding", "log", ... */
-    const char *ns;          /* NULL or "" for cluster-scoped or all-namespace requests */
-    const char *name;        /* the object's name when the request names one */
-    const char *path;        /* non-resource requests: the URL path */
+    const char *verb;           /* get list watch create update patch delete deletecollection */
+    const char *api_group;      /* "" for core */
+    const char *resource;       /* plural; NULL for a non-resource request */
+    const char *subresource;    /* "status", "binding", "log", ... */
+    const char *ns;             /* NULL or "" for cluster-scoped or all-namespace requests */
+    const char *name;           /* the object's name when the request names one */
+    const char *path;           /* non-resource requests: the URL path */
     const char *field_selector; /* list/watch: the raw fieldSelector query value */
-    const json_t *object;    /* create/update: the request body (for its metadata.name) */
+    const json_t *object;       /* create/update: the request body (for its metadata.name) */
 };
 
 /*

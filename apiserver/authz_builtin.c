@@ -16,8 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#define ALL_VERBS "\"create\",\"delete\",\"deletecollection\",\"get\",\"list\",\"patch\"," \
-                  "\"update\",\"watch\""
+#define ALL_VERBS                                                                                  \
+    "\"create\",\"delete\",\"deletecollection\",\"get\",\"list\",\"patch\","                       \
+    "\"update\",\"watch\""
 #define READ_VERBS "\"get\",\"list\",\"watch\""
 #define CORE_WORKLOADS                                                                             \
     "\"pods\",\"pods/log\",\"services\",\"endpoints\",\"configmaps\",\"persistentvolumeclaims\","  \
@@ -40,17 +41,17 @@ static const char builtin_json[] =
     "\"limitranges\",\"namespaces\"],\"verbs\":[" READ_VERBS "]},"
     "{\"apiGroups\":[\"apps\"],\"resources\":[" APPS_WORKLOADS "],\"verbs\":[" ALL_VERBS "]},"
     "{\"apiGroups\":[\"batch\"],\"resources\":[\"jobs\",\"cronjobs\"],\"verbs\":[" ALL_VERBS "]},"
-    "{\"apiGroups\":[\"discovery.k8s.io\"],\"resources\":[\"endpointslices\"],\"verbs\":["
-    READ_VERBS "]}]},"
+    "{\"apiGroups\":[\"discovery.k8s.io\"],\"resources\":[\"endpointslices\"],\"verbs\":"
+    "[" READ_VERBS "]}]},"
     /* view: read-only viewer */
     "{\"kind\":\"ClusterRole\",\"metadata\":{\"name\":\"view\"},\"rules\":["
     "{\"apiGroups\":[\"\"],\"resources\":[" CORE_WORKLOADS ",\"pods/status\",\"events\","
-    "\"resourcequotas\",\"limitranges\",\"namespaces\",\"nodes\",\"nodes/status\"],\"verbs\":["
-    READ_VERBS "]},"
+    "\"resourcequotas\",\"limitranges\",\"namespaces\",\"nodes\",\"nodes/"
+    "status\"],\"verbs\":[" READ_VERBS "]},"
     "{\"apiGroups\":[\"apps\"],\"resources\":[" APPS_WORKLOADS "],\"verbs\":[" READ_VERBS "]},"
     "{\"apiGroups\":[\"batch\"],\"resources\":[\"jobs\",\"cronjobs\"],\"verbs\":[" READ_VERBS "]},"
-    "{\"apiGroups\":[\"discovery.k8s.io\"],\"resources\":[\"endpointslices\"],\"verbs\":["
-    READ_VERBS "]},"
+    "{\"apiGroups\":[\"discovery.k8s.io\"],\"resources\":[\"endpointslices\"],\"verbs\":"
+    "[" READ_VERBS "]},"
     "{\"apiGroups\":[\"coordination.k8s.io\"],\"resources\":[\"leases\"],\"verbs\":[" READ_VERBS
     "]}]},"
     /* system:node: what the node policy allows, for reading; enforced in authz.c */
@@ -70,10 +71,9 @@ static const char builtin_json[] =
     "{\"apiGroups\":[\"\"],\"resources\":[\"secrets\",\"configmaps\"],\"verbs\":[\"get\"]},"
     "{\"apiGroups\":[\"\",\"events.k8s.io\"],\"resources\":[\"events\"],\"verbs\":[\"create\","
     "\"update\",\"patch\"]},"
-    "{\"apiGroups\":[\"\"],\"resources\":[\"services\",\"endpoints\"],\"verbs\":[" READ_VERBS
-    "]},"
-    "{\"apiGroups\":[\"discovery.k8s.io\"],\"resources\":[\"endpointslices\"],\"verbs\":["
-    READ_VERBS "]},"
+    "{\"apiGroups\":[\"\"],\"resources\":[\"services\",\"endpoints\"],\"verbs\":[" READ_VERBS "]},"
+    "{\"apiGroups\":[\"discovery.k8s.io\"],\"resources\":[\"endpointslices\"],\"verbs\":"
+    "[" READ_VERBS "]},"
     "{\"apiGroups\":[\"\"],\"resources\":[\"namespaces\"],\"verbs\":[\"get\"]},"
     "{\"apiGroups\":[\"certificates.k8s.io\"],\"resources\":[\"certificatesigningrequests\"],"
     "\"verbs\":[\"create\",\"get\",\"list\",\"watch\"]}]},"
@@ -132,7 +132,8 @@ json_t *corral_authz_builtin_objects(void)
         corral_error("authz", "built-in roles: %s at %d", err.text, err.position);
         return NULL;
     }
-    json_array_foreach(all, i, obj) {
+    json_array_foreach(all, i, obj)
+    {
         json_t *meta = json_object_get(obj, "metadata");
         json_object_set_new(obj, "apiVersion", json_string("rbac.authorization.k8s.io/v1"));
         json_object_set_new(meta, "labels",
@@ -166,7 +167,8 @@ int corral_authz_bootstrap(struct corral_store *st)
     json_t *all = corral_authz_builtin_objects(), *obj;
     size_t i;
     int rc = all ? 0 : CORRAL_EINTERNAL, created = 0;
-    json_array_foreach(all, i, obj) {
+    json_array_foreach(all, i, obj)
+    {
         char key[256];
         builtin_key(obj, key, sizeof(key));
         json_t *copy = json_deep_copy(obj);
