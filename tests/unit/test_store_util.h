@@ -19,6 +19,7 @@
 #include "error.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -73,15 +74,30 @@ static __attribute__((unused)) const char *tsu_etcd_binary(void)
     return access("/usr/bin/etcd", X_OK) == 0 ? "/usr/bin/etcd" : NULL;
 }
 
+static size_t tsu_discard(char *p, size_t size, size_t n, void *ctx)
+{
+    (void)p;
+    (void)ctx;
+    return size * n;
+}
+
+/* The gateway answers POST /v3/maintenance/status once the member serves. */
 static __attribute__((unused)) bool tsu_etcd_healthy(void)
 {
-    /* The gateway answers POST /v3/maintenance/status once the member serves. */
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd),
-             "curl -s -m 1 -o /dev/null -w '%%{http_code}' -X POST -d '{}' "
-             "%s/v3/maintenance/status 2>/dev/null | grep -q 200",
-             tsu_etcd_url);
-    return system(cmd) == 0;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/v3/maintenance/status", tsu_etcd_url);
+    CURL *h = curl_easy_init();
+    CHECK(h != NULL);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, tsu_discard);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    return status == 200;
 }
 
 /* Starts etcd once for the whole test program and waits until it serves. */
