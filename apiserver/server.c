@@ -413,12 +413,8 @@ int corral_server_init(struct corral_apiserver *srv, const struct corral_apiserv
     srv->metrics = corral_metrics_new();
     if (!srv->metrics)
         return -ENOMEM;
-    if (cfg->etcd) {
-        corral_error("apiserver", "--etcd-servers: the etcd backend is not part of this build");
-        corral_metrics_free(srv->metrics);
-        return -ENOTSUP;
-    }
-    int rc = corral_store_open_sqlite(cfg->data_dir, &srv->store);
+    int rc = cfg->etcd ? corral_store_open_etcd(cfg->etcd, "/corral", &srv->store)
+                       : corral_store_open_sqlite(cfg->data_dir, &srv->store);
     if (rc < 0) {
         corral_error("apiserver", "cannot open the store: %s", corral_strerror(rc));
         corral_metrics_free(srv->metrics);
