@@ -4,8 +4,9 @@
  *
  * Every entry is written with one write(2) on an O_APPEND descriptor, so a concurrent reader
  * sees whole entries or a not-yet-finished last line, which it leaves for the next read
- * (readers only consume lines that end in '\n'). tailLines needs to know how many lines there
- * are before it can skip, so it makes two passes over the files instead of buffering them.
+ * (readers only consume lines that end in '\n'). tailLines counts entries, as the kubelet's
+ * reader does; it needs to know how many there are before it can skip, so it makes two passes
+ * over the files instead of buffering them.
  */
 #include "logs.h"
 
@@ -194,7 +195,7 @@ static int handle_entry(struct reader *r, const struct entry *e)
         return 0;
     bool full = e->tag == 'F';
     bool skipped = r->lines < r->skip_lines;
-    r->lines += full;
+    r->lines++; /* tailLines counts entries, as the kubelet does */
     if (r->counting || skipped)
         return 0;
     int rc = 0;
