@@ -331,6 +331,9 @@ struct write_opts {
     bool dry_run;
     bool status_only;
     int64_t expect_rev; /* update: 0 = take it from the body or the stored object */
+    /* create: a last step before the object is stored (signing a CSR) */
+    int (*before_store)(struct corral_request *req, json_t *obj, json_t **status);
+    struct corral_request *req;
 };
 
 static int create_object(struct corral_apiserver *srv, const struct corral_resource *res,
@@ -358,6 +361,8 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
         rc = check_namespace(srv, corral_meta_namespace(obj), status);
     if (rc == 0)
         rc = corral_hooks_before_create(srv, res, obj, status);
+    if (rc == 0 && wo->before_store && !wo->dry_run)
+        rc = wo->before_store(wo->req, obj, status);
     if (rc < 0)
         goto out_free;
     if (wo->dry_run) {
@@ -743,7 +748,9 @@ static void handle_create(struct corral_request *req)
         json_decref(obj);
         return;
     }
-    struct write_opts wo = {.dry_run = dry_run(req)};
+    struct write_opts wo = {.dry_run = dry_run(req), .req = req};
+    if (strcmp(req->res->group, "certificates.k8s.io") == 0)
+        wo.before_store = corral_auth_sign_csr;
     struct corral_store_obj out = {0};
     json_t *status = NULL;
     int rc = create_object(req->srv, req->res, req->ns, obj, &wo, &out, &status);
@@ -1310,8 +1317,16 @@ void corral_objects_dispatch(struct corral_request *req)
         return;
     }
     req->verb = route->handler == handle_list && is_watch(req) ? "watch" : route->verb;
+    if (!req->res->stored && strcmp(req->verb, "create") != 0) {
+        corral_reply_error(req, CORRAL_EMETHOD, "%s only accept create", req->res->plural);
+        return;
+    }
     if (corral_auth_authorize(req->srv->auth, req) < 0)
         return;
+    if (!req->res->stored) {
+        corral_auth_review(req);
+        return;
+    }
     if (strcmp(req->verb, "watch") == 0)
         corral_watch_serve(req);
     else
