@@ -29,9 +29,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Immutable serialized object. data is NUL-terminated compact JSON. */
+/*
+ * Immutable serialized object. data is NUL-terminated compact JSON. rv_off is the offset in data
+ * of the first digit of metadata.resourceVersion when the store wrote it (0 = unknown: blobs
+ * from corral_blob_new); the store uses it to restamp a deleted object without parsing it.
+ */
 struct corral_blob {
     int refs; /* atomic */
+    uint32_t rv_off;
     size_t len;
     char data[];
 };
@@ -72,7 +77,10 @@ struct corral_store_list_opts {
     const char *prefix;    /* "/registry/pods/default/" ; must end with '/' */
     const char *start_after; /* continue from the key after this one (exclusive); NULL = start */
     size_t limit;          /* 0 = no limit */
-    /* Optional filter: return false to skip an object (it does not count against limit). */
+    /*
+     * Optional filter: return false to skip an object (it does not count against limit). It runs
+     * with the store's read lock held, so it must not call back into the store.
+     */
     bool (*filter)(const struct corral_blob *value, void *ctx);
     void *filter_ctx;
 };
@@ -82,7 +90,8 @@ struct corral_store_list {
     char **keys;
     size_t n;
     int64_t rev;  /* store revision the list reflects */
-    bool more;    /* true if the prefix holds further objects after keys[n-1] */
+    bool more;    /* true if the prefix holds further objects after keys[n-1] (that pass the
+                     filter, when there is one) */
 };
 
 void corral_store_list_clear(struct corral_store_list *l);
@@ -96,7 +105,26 @@ struct corral_store_stats {
     uint64_t commit_ns_total;
     uint64_t commit_ns_max;
     uint64_t bytes;         /* bytes of object data held in memory */
+    /* Added by the store backends: */
+    uint64_t history_events; /* events in the watch history */
+    uint64_t history_bytes;  /* object bytes only the history keeps alive (old and deleted
+                                versions) */
 };
+
+/*
+ * Watch-history retention. An event is dropped (compacted) as soon as any limit is exceeded;
+ * 0 leaves that limit off. Defaults: CORRAL_STORE_HISTORY_EVENTS events, CORRAL_STORE_HISTORY_AGE_S
+ * seconds, CORRAL_STORE_HISTORY_BYTES bytes.
+ */
+struct corral_store_retention {
+    uint64_t max_events;
+    uint64_t max_age_s;
+    uint64_t max_bytes;
+};
+
+#define CORRAL_STORE_HISTORY_EVENTS 100000
+#define CORRAL_STORE_HISTORY_AGE_S 300
+#define CORRAL_STORE_HISTORY_BYTES (64ull << 20)
 
 struct corral_store;
 
@@ -116,6 +144,9 @@ struct corral_store_ops {
     int (*compact)(struct corral_store *st, int64_t rev);
     void (*stats)(struct corral_store *st, struct corral_store_stats *out);
     void (*close)(struct corral_store *st);
+    /* Added by the store backends: */
+    int64_t (*revision)(struct corral_store *st);
+    void (*set_retention)(struct corral_store *st, const struct corral_store_retention *r);
 };
 
 struct corral_store {
@@ -188,6 +219,10 @@ void corral_store_stats(struct corral_store *st, struct corral_store_stats *out)
 
 /* Current revision (newest committed). */
 int64_t corral_store_revision(struct corral_store *st);
+
+/* Sets the watch-history retention (see struct corral_store_retention); applies from the next
+ * write on. */
+void corral_store_set_retention(struct corral_store *st, const struct corral_store_retention *r);
 
 /* Finishes in-flight writes, flushes and frees everything. */
 void corral_store_close(struct corral_store *st);

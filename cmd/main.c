@@ -4,6 +4,8 @@
  * subcommand's code lives in its own directory and is listed once in the table below.
  */
 #include "corral-config.h"
+#include "apiserver.h"
+#include "init.h"
 #include "kubelet.h"
 #include "log.h"
 
@@ -17,6 +19,8 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"apiserver", corral_apiserver_main, "serve the Kubernetes API from the embedded store"},
+    {"init", corral_init_main, "create the cluster CA, certificates, tokens and admin kubeconfig"},
     {"kubelet", corral_kubelet_main, "run the node agent (kubelet-lite) or print this node"},
     {NULL, NULL, NULL},
 };
