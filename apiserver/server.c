@@ -382,6 +382,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     uint64_t dt = corral_now_ns() - req->start_ns;
+    if (!req->verb)
+        corral_objects_classify(req); /* refused before routing: name what was asked */
     corral_metrics_request(srv->metrics, req->verb ? req->verb : req->method,
                            req->res ? req->res->plural : "", req->code, dt);
     corral_auth_audit(srv->auth, req);
