@@ -24,7 +24,9 @@
  *   apiserver_rss_after_restart     VmRSS once ready after that restart
  *
  * Alongside each load figure the bench prints the CPU the load generator and the server used
- * during the run (as a share of one core), so a reader can tell who was the bottleneck. The
+ * during the run (as a share of one core), so a reader can tell who was the bottleneck, and the
+ * server's CPU time per op (per delivered event for the watch run): on a shared machine that is
+ * a steadier before/after figure than the rates. The
  * load generator is one thread with raw non-blocking sockets and epoll, HTTP/1.1 keep-alive,
  * one request in flight per connection (closed loop); the watchers are one more thread. Both
  * run on the same machine as the server: on a 2-core machine they share the cores, and every
@@ -181,12 +183,14 @@ static struct cpu_mark cpu_mark(void)
     return (struct cpu_mark){now_ns(), self_cpu_s(), proc_cpu_s(server.pid)};
 }
 
-static void print_cpu(const char *name, struct cpu_mark a)
+/* Prints the CPU both sides used since a, and the server's CPU time per op (ops done since a). */
+static void print_cpu(const char *name, struct cpu_mark a, uint64_t ops)
 {
     struct cpu_mark b = cpu_mark();
     double wall = (double)(b.t - a.t) / 1e9;
     printf("%s_client_cpu=%.0f %%core\n", name, 100.0 * (b.client - a.client) / wall);
     printf("%s_server_cpu=%.0f %%core\n", name, 100.0 * (b.server - a.server) / wall);
+    printf("%s_server_cpu_per_op=%.1f us\n", name, 1e6 * (b.server - a.server) / (double)ops);
 }
 
 /* ---- sockets and HTTP/1.1 ------------------------------------------------------------------ */
@@ -630,7 +634,7 @@ static void bench_creates(void)
         DIE("%" PRIu64 " creates failed", l.errors);
     double s = (double)(l.end_ns - l.start_ns) / 1e9;
     printf("apiserver_create_durable_64c=%.0f creates/s\n", (double)l.done / s);
-    print_cpu("apiserver_create_durable_64c", m);
+    print_cpu("apiserver_create_durable_64c", m, l.done);
     commits = metric("corral_store_commits_total") - commits;
     writes = metric("corral_store_committed_writes_total") - writes;
     commit_s = metric("corral_store_commit_duration_seconds_sum") - commit_s;
@@ -652,7 +656,7 @@ static void bench_gets(void)
         DIE("%" PRIu64 " GETs failed", l.errors);
     double s = (double)(l.end_ns - l.start_ns) / 1e9;
     printf("apiserver_get_64c=%.0f gets/s\n", (double)l.done / s);
-    print_cpu("apiserver_get_64c", m);
+    print_cpu("apiserver_get_64c", m, l.done);
     printf("apiserver_get_p99_64c=%.2f ms\n", quantile_ms(l.lat_us, l.nlat, 0.99));
     free(l.lat_us);
 }
@@ -925,7 +929,7 @@ static void bench_watch(void)
     struct cpu_mark m = cpu_mark();
     load_run(&l);
     bool all = watchers_wait(&ws, (uint64_t)n_watchers * (watch_events + 1), 60000);
-    print_cpu("apiserver_watch_100w", m);
+    print_cpu("apiserver_watch_100w", m, (uint64_t)n_watchers * watch_events);
     atomic_store(&ws.stop, true);
     pthread_join(th, NULL);
     if (l.errors)
