@@ -4,7 +4,9 @@
  *
  * The HTTP layer calls corral_auth_authenticate() for every request and
  * corral_auth_authorize_*() once it knows what is being asked; both answer the request
- * themselves (401 / 403 Status) when they refuse. On the plain-HTTP loopback listener (a
+ * themselves (401 / 403 Status) when they refuse. The decisions come from authn.h (tokens, client
+ * certificates), authz.h (RBAC, node restriction) and every mutating request is written to the
+ * audit log (audit.h, DATA_DIR/audit.log). On the plain-HTTP loopback listener (a
  * development mode that kubectl reaches without credentials, see kubectl-compat.md §0.2) every
  * request acts as the cluster admin; the server refuses to listen on plain HTTP anywhere else.
  */
@@ -61,5 +63,20 @@ void corral_auth_kubelet_client(struct corral_auth *auth, void *curl);
 
 /* Authorizes a non-resource path (discovery, /metrics). Same contract. */
 int corral_auth_authorize_path(struct corral_auth *auth, struct corral_request *req);
+
+/* Writes req to the audit log when it was a mutating request (called once it is answered). */
+void corral_auth_audit(struct corral_auth *auth, struct corral_request *req);
+
+/*
+ * Route handlers that authorize themselves (the route table must not apply path
+ * authorization to them):
+ *   POST /apis/authorization.k8s.io/v1/{selfsubjectaccessreviews,selfsubjectrulesreviews,
+ *        subjectaccessreviews} and .../namespaces/NS/localsubjectaccessreviews
+ *        (`kubectl auth can-i`), answered at once, never stored;
+ *   POST /apis/certificates.k8s.io/v1/certificatesigningrequests: node join, the CSR is
+ *        approved and signed in the reply (status.certificate), never stored.
+ */
+void corral_auth_handle_review(struct corral_request *req);
+void corral_auth_handle_csr(struct corral_request *req);
 
 #endif

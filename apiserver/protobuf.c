@@ -219,6 +219,123 @@ static int decode_configmap(struct pb *r, json_t *obj, bool secret)
     return r->bad ? CORRAL_EBADREQUEST : rc;
 }
 
+/* Appends f as a string to the array obj[key] (created when missing). */
+static void push_str(json_t *obj, const char *key, const struct pb_field *f)
+{
+    json_t *arr = json_object_get(obj, key);
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(obj, key, arr);
+    }
+    json_array_append_new(arr, str(f));
+}
+
+/* Copies the non-empty string fields of a message, names[i] naming field i (NULL = skip). */
+static int string_fields(const struct pb_field *f, json_t *obj, const char *const *names,
+                         unsigned n)
+{
+    struct pb r = sub(f);
+    struct pb_field e;
+    while (next_field(&r, &e))
+        if (e.wire == 2 && e.num < n && names[e.num] && e.len)
+            json_object_set_new(obj, names[e.num], str(&e));
+    return r.bad ? CORRAL_EBADREQUEST : 0;
+}
+
+/* rbac/v1 PolicyRule: repeated verbs 1, apiGroups 2, resources 3, resourceNames 4,
+ * nonResourceURLs 5 (empty strings kept: apiGroups [""] is the core group). */
+static int policy_rule(const struct pb_field *f, json_t *rules)
+{
+    static const char *const names[] = {NULL, "verbs", "apiGroups", "resources",
+                                        "resourceNames", "nonResourceURLs"};
+    struct pb r = sub(f);
+    struct pb_field e;
+    json_t *rule = json_object();
+    while (next_field(&r, &e))
+        if (e.wire == 2 && e.num >= 1 && e.num <= 5)
+            push_str(rule, names[e.num], &e);
+    json_array_append_new(rules, rule);
+    return r.bad ? CORRAL_EBADREQUEST : 0;
+}
+
+/* Role / ClusterRole (metadata 1, rules 2) and RoleBinding / ClusterRoleBinding (metadata 1,
+ * subjects 2 {kind, apiGroup, name, namespace}, roleRef 3 {apiGroup, kind, name}). */
+static int decode_rbac(struct pb *r, json_t *obj, bool binding)
+{
+    static const char *const subject[] = {NULL, "kind", "apiGroup", "name", "namespace"};
+    static const char *const role_ref[] = {NULL, "apiGroup", "kind", "name"};
+    struct pb_field f;
+    int rc = 0;
+    while (rc == 0 && next_field(r, &f)) {
+        if (f.wire != 2)
+            continue;
+        if (f.num == 1) {
+            rc = object_meta(&f, object_at(obj, "metadata"));
+        } else if (f.num == 2 && !binding) {
+            if (!json_object_get(obj, "rules"))
+                json_object_set_new(obj, "rules", json_array());
+            rc = policy_rule(&f, json_object_get(obj, "rules"));
+        } else if (f.num == 2) {
+            json_t *s = json_object();
+            if (!json_object_get(obj, "subjects"))
+                json_object_set_new(obj, "subjects", json_array());
+            json_array_append_new(json_object_get(obj, "subjects"), s);
+            rc = string_fields(&f, s, subject, 5);
+        } else if (f.num == 3 && binding) {
+            rc = string_fields(&f, object_at(obj, "roleRef"), role_ref, 4);
+        }
+    }
+    return r->bad ? CORRAL_EBADREQUEST : rc;
+}
+
+/* authorization/v1 access review spec: resourceAttributes 1 {namespace, verb, group, version,
+ * resource, subresource, name}, nonResourceAttributes 2 {path, verb}, user 3, groups 4. */
+static int review_spec(const struct pb_field *f, json_t *spec)
+{
+    static const char *const res[] = {NULL,       "namespace",   "verb", "group",
+                                      "version",  "resource",    "subresource", "name"};
+    static const char *const nonres[] = {NULL, "path", "verb"};
+    struct pb r = sub(f);
+    struct pb_field e;
+    int rc = 0;
+    while (rc == 0 && next_field(&r, &e)) {
+        if (e.wire == 2 && e.num == 1)
+            rc = string_fields(&e, object_at(spec, "resourceAttributes"), res, 8);
+        else if (e.wire == 2 && e.num == 2)
+            rc = string_fields(&e, object_at(spec, "nonResourceAttributes"), nonres, 3);
+        else if (e.wire == 2 && e.num == 3 && e.len)
+            json_object_set_new(spec, "user", str(&e));
+        else if (e.wire == 2 && e.num == 4)
+            push_str(spec, "groups", &e);
+    }
+    return r.bad ? CORRAL_EBADREQUEST : rc;
+}
+
+/* Access reviews (metadata 1, spec 2) and SelfSubjectRulesReview (spec 2 {namespace 1}). */
+static int decode_review(struct pb *r, json_t *obj, bool rules)
+{
+    static const char *const rules_spec[] = {NULL, "namespace"};
+    struct pb_field f;
+    int rc = 0;
+    while (rc == 0 && next_field(r, &f)) {
+        if (f.wire == 2 && f.num == 1)
+            rc = object_meta(&f, object_at(obj, "metadata"));
+        else if (f.wire == 2 && f.num == 2 && rules)
+            rc = string_fields(&f, object_at(obj, "spec"), rules_spec, 2);
+        else if (f.wire == 2 && f.num == 2)
+            rc = review_spec(&f, object_at(obj, "spec"));
+    }
+    return r->bad ? CORRAL_EBADREQUEST : rc;
+}
+
+static bool is_one_of(const char *kind, const char *const *kinds)
+{
+    for (; *kinds; kinds++)
+        if (strcmp(kind, *kinds) == 0)
+            return true;
+    return false;
+}
+
 int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, char *err,
                            size_t errlen)
 {
@@ -241,6 +358,11 @@ int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, c
             raw = f;
         }
     }
+    static const char *const rbac_kinds[] = {"Role", "ClusterRole", "RoleBinding",
+                                             "ClusterRoleBinding", NULL};
+    static const char *const review_kinds[] = {"SelfSubjectAccessReview", "SubjectAccessReview",
+                                               "LocalSubjectAccessReview",
+                                               "SelfSubjectRulesReview", NULL};
     const char *kind = json_string_value(json_object_get(obj, "kind"));
     int rc = r.bad || !kind || !raw.data ? CORRAL_EBADREQUEST : 0;
     struct pb body = sub(&raw);
@@ -248,12 +370,17 @@ int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, c
         rc = decode_namespace(&body, obj);
     else if (rc == 0 && (strcmp(kind, "ConfigMap") == 0 || strcmp(kind, "Secret") == 0))
         rc = decode_configmap(&body, obj, kind[0] == 'S');
+    else if (rc == 0 && is_one_of(kind, rbac_kinds))
+        rc = decode_rbac(&body, obj, strstr(kind, "Binding") != NULL);
+    else if (rc == 0 && is_one_of(kind, review_kinds))
+        rc = decode_review(&body, obj, strcmp(kind, "SelfSubjectRulesReview") == 0);
     else if (rc == 0)
         rc = CORRAL_EMEDIATYPE;
     if (rc < 0) {
         snprintf(err, errlen, rc == CORRAL_EMEDIATYPE
-                                  ? "protobuf bodies are accepted for Namespace, ConfigMap and "
-                                    "Secret only; send %s as application/json"
+                                  ? "protobuf bodies are accepted for Namespace, ConfigMap, "
+                                    "Secret, RBAC kinds and access reviews only; send %s as "
+                                    "application/json"
                                   : "malformed protobuf body%s",
                  rc == CORRAL_EMEDIATYPE ? kind : "");
         json_decref(obj);

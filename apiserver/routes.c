@@ -74,6 +74,11 @@ static const struct route routes[] = {
     {"GET", "/apis/*/*", false, corral_discovery_group_version},
     {"GET", "/openapi/v3", false, corral_openapi_root},
     {"GET", "/openapi/v3/**", false, corral_openapi_document},
+    {"POST", "/apis/authorization.k8s.io/v1/*", false, corral_auth_handle_review},
+    {"POST", "/apis/authorization.k8s.io/v1/namespaces/*/localsubjectaccessreviews", false,
+     corral_auth_handle_review},
+    {"POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests", false,
+     corral_auth_handle_csr},
     {"*", "/api/v1/**", false, corral_objects_dispatch},
     {"*", "/apis/*/*/**", false, corral_objects_dispatch},
 };
@@ -111,6 +116,13 @@ static bool path_match(const char *pattern, const char *url)
     }
 }
 
+/* Handlers that authorize as a resource request themselves, not as a path. */
+static bool authorizes_itself(const struct route *r)
+{
+    return r->handler == corral_objects_dispatch || r->handler == corral_auth_handle_review ||
+           r->handler == corral_auth_handle_csr;
+}
+
 void corral_routes_dispatch(struct corral_request *req)
 {
     const struct route *route = NULL;
@@ -128,7 +140,7 @@ void corral_routes_dispatch(struct corral_request *req)
         handle_not_found(req);
         return;
     }
-    if (!route->anonymous && route->handler != corral_objects_dispatch &&
+    if (!route->anonymous && !authorizes_itself(route) &&
         corral_auth_authorize_path(req->srv->auth, req) < 0)
         return; /* answered with 403 */
     route->handler(req);

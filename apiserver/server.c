@@ -380,6 +380,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     uint64_t dt = corral_now_ns() - req->start_ns;
     corral_metrics_request(srv->metrics, req->verb ? req->verb : req->method,
                            req->res ? req->res->plural : "", req->code, dt);
+    corral_auth_audit(srv->auth, req);
     corral_debug("apiserver", "%s %s -> %d (%.2f ms)", req->method, req->url, req->code,
                  (double)dt / 1e6);
     free(req->body);

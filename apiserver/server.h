@@ -56,6 +56,7 @@ struct corral_user {
     char name[256];
     char groups[8][128];
     int n_groups;
+    char impersonator[256]; /* the authenticated user when acting as name (Impersonate-User) */
 };
 
 enum corral_target_shape {
