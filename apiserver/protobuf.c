@@ -219,6 +219,57 @@ static int decode_configmap(struct pb *r, json_t *obj, bool secret)
     return r->bad ? CORRAL_EBADREQUEST : rc;
 }
 
+/* ResourceAttributes / NonResourceAttributes of an access review. */
+static void review_attributes(const struct pb_field *f, json_t *out, bool resource)
+{
+    static const char *const res_fields[] = {NULL, "namespace", "verb", "group", "version",
+                                             "resource", "subresource", "name"};
+    static const char *const path_fields[] = {NULL, "path", "verb"};
+    struct pb r = sub(f);
+    struct pb_field e;
+    while (next_field(&r, &e)) {
+        unsigned max = resource ? 7 : 2;
+        if (e.wire == 2 && e.num >= 1 && e.num <= max)
+            json_object_set_new(out, resource ? res_fields[e.num] : path_fields[e.num], str(&e));
+    }
+}
+
+/* SelfSubjectAccessReview, SubjectAccessReview, LocalSubjectAccessReview, SelfSubjectRulesReview */
+static int decode_review(struct pb *r, json_t *obj, bool rules)
+{
+    struct pb_field f;
+    int rc = 0;
+    while (rc == 0 && next_field(r, &f)) {
+        if (f.wire == 2 && f.num == 1) {
+            rc = object_meta(&f, object_at(obj, "metadata"));
+        } else if (f.wire == 2 && f.num == 2) {
+            json_t *spec = object_at(obj, "spec");
+            struct pb s = sub(&f);
+            struct pb_field e;
+            while (next_field(&s, &e)) {
+                if (e.wire != 2)
+                    continue;
+                if (rules && e.num == 1)
+                    json_object_set_new(spec, "namespace", str(&e));
+                else if (!rules && e.num == 1)
+                    review_attributes(&e, object_at(spec, "resourceAttributes"), true);
+                else if (!rules && e.num == 2)
+                    review_attributes(&e, object_at(spec, "nonResourceAttributes"), false);
+                else if (!rules && e.num == 3)
+                    json_object_set_new(spec, "user", str(&e));
+                else if (!rules && e.num == 4) {
+                    if (!json_object_get(spec, "groups"))
+                        json_object_set_new(spec, "groups", json_array());
+                    json_array_append_new(json_object_get(spec, "groups"), str(&e));
+                }
+            }
+            if (s.bad)
+                rc = CORRAL_EBADREQUEST;
+        }
+    }
+    return r->bad ? CORRAL_EBADREQUEST : rc;
+}
+
 /* Appends f as a string to the array obj[key] (created when missing). */
 static void push_str(json_t *obj, const char *key, const struct pb_field *f)
 {
@@ -288,54 +339,6 @@ static int decode_rbac(struct pb *r, json_t *obj, bool binding)
     return r->bad ? CORRAL_EBADREQUEST : rc;
 }
 
-/* authorization/v1 access review spec: resourceAttributes 1 {namespace, verb, group, version,
- * resource, subresource, name}, nonResourceAttributes 2 {path, verb}, user 3, groups 4. */
-static int review_spec(const struct pb_field *f, json_t *spec)
-{
-    static const char *const res[] = {NULL,       "namespace",   "verb", "group",
-                                      "version",  "resource",    "subresource", "name"};
-    static const char *const nonres[] = {NULL, "path", "verb"};
-    struct pb r = sub(f);
-    struct pb_field e;
-    int rc = 0;
-    while (rc == 0 && next_field(&r, &e)) {
-        if (e.wire == 2 && e.num == 1)
-            rc = string_fields(&e, object_at(spec, "resourceAttributes"), res, 8);
-        else if (e.wire == 2 && e.num == 2)
-            rc = string_fields(&e, object_at(spec, "nonResourceAttributes"), nonres, 3);
-        else if (e.wire == 2 && e.num == 3 && e.len)
-            json_object_set_new(spec, "user", str(&e));
-        else if (e.wire == 2 && e.num == 4)
-            push_str(spec, "groups", &e);
-    }
-    return r.bad ? CORRAL_EBADREQUEST : rc;
-}
-
-/* Access reviews (metadata 1, spec 2) and SelfSubjectRulesReview (spec 2 {namespace 1}). */
-static int decode_review(struct pb *r, json_t *obj, bool rules)
-{
-    static const char *const rules_spec[] = {NULL, "namespace"};
-    struct pb_field f;
-    int rc = 0;
-    while (rc == 0 && next_field(r, &f)) {
-        if (f.wire == 2 && f.num == 1)
-            rc = object_meta(&f, object_at(obj, "metadata"));
-        else if (f.wire == 2 && f.num == 2 && rules)
-            rc = string_fields(&f, object_at(obj, "spec"), rules_spec, 2);
-        else if (f.wire == 2 && f.num == 2)
-            rc = review_spec(&f, object_at(obj, "spec"));
-    }
-    return r->bad ? CORRAL_EBADREQUEST : rc;
-}
-
-static bool is_one_of(const char *kind, const char *const *kinds)
-{
-    for (; *kinds; kinds++)
-        if (strcmp(kind, *kinds) == 0)
-            return true;
-    return false;
-}
-
 int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, char *err,
                            size_t errlen)
 {
@@ -358,11 +361,6 @@ int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, c
             raw = f;
         }
     }
-    static const char *const rbac_kinds[] = {"Role", "ClusterRole", "RoleBinding",
-                                             "ClusterRoleBinding", NULL};
-    static const char *const review_kinds[] = {"SelfSubjectAccessReview", "SubjectAccessReview",
-                                               "LocalSubjectAccessReview",
-                                               "SelfSubjectRulesReview", NULL};
     const char *kind = json_string_value(json_object_get(obj, "kind"));
     int rc = r.bad || !kind || !raw.data ? CORRAL_EBADREQUEST : 0;
     struct pb body = sub(&raw);
@@ -370,17 +368,21 @@ int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, c
         rc = decode_namespace(&body, obj);
     else if (rc == 0 && (strcmp(kind, "ConfigMap") == 0 || strcmp(kind, "Secret") == 0))
         rc = decode_configmap(&body, obj, kind[0] == 'S');
-    else if (rc == 0 && is_one_of(kind, rbac_kinds))
+    else if (rc == 0 && (strcmp(kind, "Role") == 0 || strcmp(kind, "ClusterRole") == 0 ||
+                         strcmp(kind, "RoleBinding") == 0 ||
+                         strcmp(kind, "ClusterRoleBinding") == 0))
         rc = decode_rbac(&body, obj, strstr(kind, "Binding") != NULL);
-    else if (rc == 0 && is_one_of(kind, review_kinds))
-        rc = decode_review(&body, obj, strcmp(kind, "SelfSubjectRulesReview") == 0);
+    else if (rc == 0 && strstr(kind, "AccessReview"))
+        rc = decode_review(&body, obj, false);
+    else if (rc == 0 && strcmp(kind, "SelfSubjectRulesReview") == 0)
+        rc = decode_review(&body, obj, true);
     else if (rc == 0)
         rc = CORRAL_EMEDIATYPE;
     if (rc < 0) {
         snprintf(err, errlen, rc == CORRAL_EMEDIATYPE
                                   ? "protobuf bodies are accepted for Namespace, ConfigMap, "
-                                    "Secret, RBAC kinds and access reviews only; send %s as "
-                                    "application/json"
+                                    "Secret, the RBAC kinds and access reviews only; send %s "
+                                    "as application/json"
                                   : "malformed protobuf body%s",
                  rc == CORRAL_EMEDIATYPE ? kind : "");
         json_decref(obj);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define JSON_TYPE "application/json"
@@ -300,6 +301,9 @@ static struct corral_request *request_new(struct corral_apiserver *srv,
     req->url = url;
     req->method = method;
     req->start_ns = corral_now_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    req->received_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     return req;
 }
 
@@ -378,6 +382,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     uint64_t dt = corral_now_ns() - req->start_ns;
+    if (!req->verb)
+        corral_objects_classify(req); /* refused before routing: name what was asked */
     corral_metrics_request(srv->metrics, req->verb ? req->verb : req->method,
                            req->res ? req->res->plural : "", req->code, dt);
     corral_auth_audit(srv->auth, req);
@@ -409,12 +415,8 @@ int corral_server_init(struct corral_apiserver *srv, const struct corral_apiserv
     srv->metrics = corral_metrics_new();
     if (!srv->metrics)
         return -ENOMEM;
-    if (cfg->etcd) {
-        corral_error("apiserver", "--etcd-servers: the etcd backend is not part of this build");
-        corral_metrics_free(srv->metrics);
-        return -ENOTSUP;
-    }
-    int rc = corral_store_open_sqlite(cfg->data_dir, &srv->store);
+    int rc = cfg->etcd ? corral_store_open_etcd(cfg->etcd, "/corral", &srv->store)
+                       : corral_store_open_sqlite(cfg->data_dir, &srv->store);
     if (rc < 0) {
         corral_error("apiserver", "cannot open the store: %s", corral_strerror(rc));
         corral_metrics_free(srv->metrics);
@@ -469,7 +471,7 @@ int corral_server_start(struct corral_apiserver *srv)
         int rc = corral_auth_tls_options(srv->auth, &tls);
         if (rc < 0) {
             corral_error("apiserver", "TLS is required but no serving certificate is "
-                         "configured (run `corral init` and pass --pki-dir): %s",
+                         "configured (run `corral init` and pass --cluster-dir): %s",
                          corral_strerror(rc));
             return rc;
         }

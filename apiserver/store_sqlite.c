@@ -405,7 +405,7 @@ static int batch_commit(struct sq_store *s, struct batch *b)
     }
     if (b->nch) {
         s->rev = b->ch[b->nch - 1].rev;
-        corral_cache_apply(&s->cache, b->ch, b->nch, s->rev);
+        corral_cache_apply(&s->cache, b->ch, b->nch, s->rev, garbage_add, s);
     }
     return 0;
 }
@@ -735,7 +735,7 @@ static int load_row(struct sq_store *s, sqlite3_stmt *st)
         corral_blob_unref(b);
         return CORRAL_EUNAVAILABLE;
     }
-    int rc = corral_cache_load(&s->cache, key, b, create_rev, rev, deleted, ts);
+    int rc = corral_cache_load(&s->cache, key, b, create_rev, rev, deleted, ts, garbage_add, s);
     if (rc == CORRAL_EINTERNAL) {
         corral_warn(LOG, "%s: row %lld deletes absent %s; ignored", s->path, (long long)rev, key);
         rc = 0;

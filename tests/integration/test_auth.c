@@ -1,441 +1,411 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The tests build on each other (run in order: tenants exist before nodes join, the audit
- * log is read last).
- *
- * Integration test for issue #6 end to end: `corral init` credentials, the real `corral
- * apiserver` serving HTTPS on a loopback port it picks, and clients of every kind reaching it
- * through common/client.h: anonymous, the admin (certificate and token), a tenant with a
- * CA-signed certificate, a node that joins with a bootstrap token (CSR signed by the
- * apiserver), and impersonation. Checks 401/403 (with kube-apiserver's wording), RBAC changes,
- * node restriction, access reviews and the audit log; and `kubectl auth can-i` when kubectl
- * is installed.
+ * Integration tests for "nothing unauthenticated mutates": `corral init`, then the real
+ * apiserver serving HTTPS with the generated PKI. Every route the server advertises (every
+ * kind in discovery, every collection, object and subresource path) is swept with every
+ * mutating method: without credentials each must answer 401, with a viewer's certificate 403.
+ * Then node restriction over the wire, node join with a bootstrap token, bearer tokens, the
+ * anonymous allow-list, a client that trusts the wrong CA, and the audit log.
  */
 #include "client.h"
 #include "daemon.h"
 #include "error.h"
 #include "harness.h"
-#include "init.h"
-#include "kubeconfig.h"
 #include "pki.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[512], data_dir[600];
+static char cluster[512], url[256];
+static char *ca_pem, *ca_key;
 static struct corral_daemon api;
-static char *ca_cert, *ca_key;
 
-static char *slurp(const char *rel)
+static char *slurp(const char *dir, const char *name)
 {
-    char path[700], *data;
-    snprintf(path, sizeof(path), "%s/%s", dir, rel);
-    CHECK_INT_EQ(corral_pki_read_file(path, &data, NULL), 0);
-    return data;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    char *buf = calloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, f);
+    fclose(f);
+    buf[n] = 0;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = 0;
+    return buf;
 }
 
-static void cleanup(void)
+static void run_init(int port)
 {
-    free(ca_cert);
-    corral_pki_free_secret(ca_key);
+    char port_s[16];
+    snprintf(port_s, sizeof(port_s), "%d", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(corral_test_exe(), corral_test_exe(), "init", "--dir", cluster, "--address",
+              "127.0.0.1", "--port", port_s, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
-static void start(void)
+static void start_cluster(void)
 {
-    snprintf(dir, sizeof(dir), "%s/cluster", corral_test_tmpdir());
-    snprintf(data_dir, sizeof(data_dir), "%s/data", corral_test_tmpdir());
-    struct corral_init_opts o = {.dir = dir, .bootstrap_tokens = 1, .port = 1, .quiet = true};
-    CHECK_INT_EQ(corral_init_run(&o), 0);
-    char pki[600];
-    snprintf(pki, sizeof(pki), "%s/pki", dir);
-    const char *argv[] = {"apiserver", "--listen",  "127.0.0.1:0", "--data-dir",
-                          data_dir,    "--pki-dir", pki,           NULL};
+    snprintf(cluster, sizeof(cluster), "%s/cluster", corral_test_tmpdir());
+    int port = corral_test_free_port();
+    run_init(port);
+    char listen[64], data[600], audit[600];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    snprintf(data, sizeof(data), "%s/data", corral_test_tmpdir());
+    snprintf(audit, sizeof(audit), "%s/audit.log", corral_test_tmpdir());
+    const char *argv[] = {"apiserver", "--listen", listen, "--data-dir", data, "--cluster-dir",
+                          cluster, "--audit-log-path", audit, NULL};
     CHECK(corral_daemon_start(&api, argv, 20000) == 0);
-    CHECK(strncmp(api.url, "https://", 8) == 0);
-    ca_cert = slurp(CORRAL_INIT_CA_CERT);
-    ca_key = slurp(CORRAL_INIT_CA_KEY);
-    atexit(cleanup);
+    snprintf(url, sizeof(url), "%s", api.url);
+    CHECK(strncmp(url, "https://", 8) == 0);
+    char pki[600];
+    snprintf(pki, sizeof(pki), "%s/pki", cluster);
+    ca_pem = slurp(pki, "ca.crt");
+    ca_key = slurp(pki, "ca.key");
 }
 
-/* A client trusting the cluster CA, with optional credentials and extra headers. */
-static struct corral_client *client(const char *token, const char *cert, const char *key,
-                                    const char *const *headers)
+/* A client presenting a certificate for cn/orgs signed by the cluster CA. */
+static struct corral_client *cert_client(const char *cn, const char *const *orgs)
 {
-    struct corral_client_config cfg = {.server = api.url,
-                                       .ca_pem = ca_cert,
-                                       .token = token,
-                                       .cert_pem = cert,
-                                       .key_pem = key,
-                                       .timeout_ms = 10000,
-                                       .extra_headers = headers};
-    struct corral_client *c;
-    CHECK_INT_EQ(corral_client_new(&cfg, &c), 0);
-    return c;
-}
-
-static struct corral_client *admin(const char *context)
-{
-    char path[700];
-    struct corral_kubeconfig kc;
-    struct corral_parse_error err = {0};
-    struct corral_client *c;
-    snprintf(path, sizeof(path), "%s/%s", dir, CORRAL_INIT_KUBECONFIG);
-    CHECK_INT_EQ(corral_kubeconfig_load(path, context, &kc, &err), 0);
-    CHECK_INT_EQ(corral_kubeconfig_client(&kc, api.url, &c), 0);
-    corral_kubeconfig_clear(&kc);
-    return c;
-}
-
-/* A user certificate signed by the cluster CA. */
-static struct corral_client *user(const char *cn, const char *group)
-{
-    const char *orgs[] = {group, NULL};
-    struct corral_pki_cert_spec spec = {
-        .cn = cn, .orgs = group ? orgs : NULL, .usage = CORRAL_PKI_USAGE_CLIENT, .days = 1};
+    struct corral_pki_cert_spec spec = {.cn = cn, .orgs = orgs,
+                                        .usage = CORRAL_PKI_USAGE_CLIENT, .days = 1};
     char *cert, *key;
-    CHECK_INT_EQ(corral_pki_issue(ca_cert, ca_key, &spec, NULL, 0, &cert, &key), 0);
-    struct corral_client *c = client(NULL, cert, key, NULL);
+    CHECK(corral_pki_issue(ca_pem, ca_key, &spec, NULL, CORRAL_PKI_KEY_ECDSA_P256, &cert,
+                           &key) == 0);
+    struct corral_client_config cfg = {.server = url, .ca_pem = ca_pem, .cert_pem = cert,
+                                       .key_pem = key};
+    struct corral_client *c;
+    CHECK(corral_client_new(&cfg, &c) == 0);
     free(cert);
     corral_pki_free_secret(key);
     return c;
 }
 
-static int create(struct corral_client *c, const char *path, const char *json)
+static struct corral_client *token_client(const char *token)
 {
-    json_t *obj = json_loads(json, 0, NULL);
-    CHECK(obj != NULL);
-    int rc = corral_client_create(c, path, obj, NULL);
-    json_decref(obj);
-    return rc;
+    struct corral_client_config cfg = {.server = url, .ca_pem = ca_pem, .token = token};
+    struct corral_client *c;
+    CHECK(corral_client_new(&cfg, &c) == 0);
+    return c;
 }
 
-static int patch(struct corral_client *c, const char *path, const char *json)
+static long status_of(struct corral_client *c, const char *method, const char *path,
+                      const char *body)
 {
-    json_t *obj = json_loads(json, 0, NULL);
-    int rc = corral_client_patch(c, path, CORRAL_PATCH_MERGE, obj, NULL);
-    json_decref(obj);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-
-static void test_anonymous_and_bad_credentials(void)
-{
-    struct corral_client *anon = client(NULL, NULL, NULL, NULL);
-    json_t *out;
-    CHECK_INT_EQ(corral_client_get(anon, "/version", &out), 0);
-    json_decref(out);
     struct corral_response r;
-    CHECK_INT_EQ(corral_client_request(anon, "GET", "/healthz", NULL, NULL, 0, &r), 0);
-    CHECK_INT_EQ(r.status, 200);
+    int rc = corral_client_request(c, method, path, body ? "application/json" : NULL, body,
+                                   body ? strlen(body) : 0, &r);
+    CHECK(rc == 0);
+    long s = r.status;
     corral_response_clear(&r);
-    CHECK_INT_EQ(corral_client_get(anon, "/api/v1/namespaces", NULL), CORRAL_EUNAUTHORIZED);
-    CHECK_INT_EQ(create(anon, "/api/v1/namespaces", "{\"metadata\":{\"name\":\"evil\"}}"),
-                 CORRAL_EUNAUTHORIZED);
-    CHECK_INT_EQ(corral_client_get(anon, "/api", NULL), CORRAL_EUNAUTHORIZED);
+    return s;
+}
+
+/* Adds "METHOD PATH" for every mutating method on every resource of one APIResourceList. */
+static void add_paths(json_t *out, const char *prefix, const json_t *resources)
+{
+    static const char *const mutating[] = {"POST", "PUT", "PATCH", "DELETE", NULL};
+    size_t i;
+    json_t *r;
+    json_array_foreach(resources, i, r)
+    {
+        const char *name = json_string_value(json_object_get(r, "name"));
+        bool ns = json_is_true(json_object_get(r, "namespaced"));
+        bool stored = false;
+        size_t k;
+        json_t *verb;
+        json_array_foreach(json_object_get(r, "verbs"), k, verb)
+            stored |= strcmp(json_string_value(verb), "get") == 0;
+        if (!stored)
+            continue; /* access reviews: answered for any authenticated caller, never stored */
+        char plural[128], path[800];
+        const char *slash = strchr(name, '/');
+        snprintf(plural, sizeof(plural), "%.*s", (int)(slash ? slash - name : (long)strlen(name)),
+                 name);
+        const char *base = ns ? "/namespaces/default" : "";
+        for (const char *const *m = mutating; *m; m++) {
+            if (slash) {
+                snprintf(path, sizeof(path), "%s %s%s/%s/probe%s", *m, prefix, base, plural, slash);
+                json_array_append_new(out, json_string(path));
+                continue;
+            }
+            snprintf(path, sizeof(path), "%s %s%s/%s", *m, prefix, base, plural);
+            json_array_append_new(out, json_string(path));
+            snprintf(path, sizeof(path), "%s %s%s/%s/probe", *m, prefix, base, plural);
+            json_array_append_new(out, json_string(path));
+        }
+    }
+}
+
+static json_t *get_json(struct corral_client *c, const char *path)
+{
+    json_t *out = NULL;
+    CHECK(corral_client_get(c, path, &out) == 0);
+    return out;
+}
+
+/* Every resource the server advertises, from the discovery documents. */
+static json_t *discovered_paths(struct corral_client *admin)
+{
+    json_t *paths = json_array();
+    json_t *core = get_json(admin, "/api/v1");
+    add_paths(paths, "/api/v1", json_object_get(core, "resources"));
+    json_decref(core);
+    json_t *groups = get_json(admin, "/apis");
+    size_t i, j;
+    json_t *g, *v;
+    json_array_foreach(json_object_get(groups, "groups"), i, g)
+    {
+        json_array_foreach(json_object_get(g, "versions"), j, v)
+        {
+            char prefix[300];
+            snprintf(prefix, sizeof(prefix), "/apis/%s",
+                     json_string_value(json_object_get(v, "groupVersion")));
+            json_t *list = get_json(admin, prefix);
+            add_paths(paths, prefix, json_object_get(list, "resources"));
+            json_decref(list);
+        }
+    }
+    json_decref(groups);
+    return paths;
+}
+
+static struct corral_client *admin_client(void)
+{
+    static const char *const masters[] = {"system:masters", NULL};
+    return cert_client("admin", masters);
+}
+
+static void test_every_mutating_route(void)
+{
+    struct corral_client *admin = admin_client();
+    json_t *paths = discovered_paths(admin);
+    CHECK(json_array_size(paths) > 200);
+    /* a viewer: bound to the built-in read-only role */
+    const char *binding = "{\"apiVersion\":\"rbac.authorization.k8s.io/v1\","
+                          "\"kind\":\"ClusterRoleBinding\",\"metadata\":{\"name\":\"viewer\"},"
+                          "\"subjects\":[{\"kind\":\"User\",\"name\":\"viewer\","
+                          "\"apiGroup\":\"rbac.authorization.k8s.io\"}],\"roleRef\":{"
+                          "\"kind\":\"ClusterRole\",\"name\":\"view\",\"apiGroup\":"
+                          "\"rbac.authorization.k8s.io\"}}";
+    CHECK_INT_EQ(status_of(admin, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                           binding),
+                 201);
+    struct corral_client_config anon_cfg = {.server = url, .ca_pem = ca_pem};
+    struct corral_client *anon, *viewer = cert_client("viewer", NULL);
+    CHECK(corral_client_new(&anon_cfg, &anon) == 0);
+    size_t i;
+    json_t *p;
+    int checked = 0;
+    json_array_foreach(paths, i, p)
+    {
+        char method[16], path[800];
+        CHECK(sscanf(json_string_value(p), "%15s %799s", method, path) == 2);
+        long a = status_of(anon, method, path, "{}");
+        long v = status_of(viewer, method, path, "{}");
+        if (a != 401 || v != 403)
+            fprintf(stderr, "%s %s: anonymous %ld, viewer %ld\n", method, path, a, v);
+        CHECK_INT_EQ(a, 401);
+        CHECK_INT_EQ(v, 403);
+        checked++;
+    }
+    fprintf(stderr, "%d mutating method/path pairs: 401 anonymous, 403 viewer\n", checked);
+    /* the viewer can read, the anonymous caller only the public paths */
+    CHECK_INT_EQ(status_of(viewer, "GET", "/api/v1/namespaces/default/pods", NULL), 200);
+    CHECK_INT_EQ(status_of(viewer, "GET", "/api/v1/namespaces/default/secrets", NULL), 403);
+    CHECK_INT_EQ(status_of(anon, "GET", "/api/v1/namespaces/default/pods", NULL), 401);
+    CHECK_INT_EQ(status_of(anon, "GET", "/api", NULL), 401);
+    CHECK_INT_EQ(status_of(anon, "GET", "/version", NULL), 200);
+    CHECK_INT_EQ(status_of(anon, "GET", "/healthz", NULL), 200);
+    CHECK_INT_EQ(status_of(anon, "GET", "/readyz", NULL), 200);
+    json_decref(paths);
     corral_client_free(anon);
-    struct corral_client *bad = client("not-a-token", NULL, NULL, NULL);
-    CHECK_INT_EQ(corral_client_get(bad, "/version", NULL), CORRAL_EUNAUTHORIZED);
-    CHECK_STR_CONTAINS(corral_client_error(bad), "invalid bearer token");
-    corral_client_free(bad);
-    /* a certificate from another CA is refused, not downgraded to anonymous */
-    char *ca2, *key2, *cert, *key;
-    CHECK_INT_EQ(corral_pki_ca_new("evil", 1, CORRAL_PKI_KEY_ECDSA_P256, &ca2, &key2), 0);
-    const char *orgs[] = {"system:masters", NULL};
-    struct corral_pki_cert_spec spec = {
-        .cn = "admin", .orgs = orgs, .usage = CORRAL_PKI_USAGE_CLIENT, .days = 1};
-    CHECK_INT_EQ(corral_pki_issue(ca2, key2, &spec, NULL, 0, &cert, &key), 0);
-    struct corral_client *forged = client(NULL, cert, key, NULL);
-    int rc = corral_client_get(forged, "/version", NULL);
-    /* the TLS layer may already refuse the handshake; either way nothing is served */
-    CHECK(rc == CORRAL_EUNAUTHORIZED || rc == -EPROTO || rc == CORRAL_EUNAVAILABLE);
-    corral_client_free(forged);
-    free(ca2);
-    free(cert);
-    corral_pki_free_secret(key2);
-    corral_pki_free_secret(key);
+    corral_client_free(viewer);
+    corral_client_free(admin);
 }
 
-static void test_admin_and_tenant(void)
+static json_t *node_object(const char *name)
 {
-    struct corral_client *adm = admin("admin@corral"), *tok = admin("admin-token@corral");
-    CHECK_INT_EQ(create(adm, "/api/v1/namespaces", "{\"metadata\":{\"name\":\"team-a\"}}"), 0);
-    CHECK_INT_EQ(create(tok, "/api/v1/namespaces", "{\"metadata\":{\"name\":\"team-b\"}}"), 0);
-    struct corral_client *alice = user("alice", "devs");
-    const char *pod = "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"web\"},"
-                      "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"nginx\"}]}}";
-    CHECK_INT_EQ(create(alice, "/api/v1/namespaces/team-a/pods", pod), CORRAL_EFORBIDDEN);
-    CHECK_STR_EQ(corral_client_error(alice), "pods is forbidden: User \"alice\" cannot create "
-                                             "resource \"pods\" in API group \"\" in the "
-                                             "namespace \"team-a\"");
-    CHECK_INT_EQ(create(adm, "/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings",
-                        "{\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"kind\":"
-                        "\"RoleBinding\",\"metadata\":{\"name\":\"devs-edit\"},\"roleRef\":{"
-                        "\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\","
-                        "\"name\":\"edit\"},\"subjects\":[{\"apiGroup\":"
-                        "\"rbac.authorization.k8s.io\",\"kind\":\"Group\",\"name\":\"devs\"}]}"),
-                 0);
-    CHECK_INT_EQ(create(alice, "/api/v1/namespaces/team-a/pods", pod), 0);
-    CHECK_INT_EQ(create(alice, "/api/v1/namespaces/team-b/pods", pod), CORRAL_EFORBIDDEN);
-    CHECK_INT_EQ(corral_client_get(alice, "/api/v1/nodes", NULL), CORRAL_EFORBIDDEN);
-    CHECK_INT_EQ(corral_client_get(alice, "/api/v1/namespaces/team-a/pods", NULL), 0);
-    CHECK_INT_EQ(corral_client_get(alice, "/apis", NULL), 0); /* discovery */
-    CHECK_INT_EQ(corral_client_get(alice, "/metrics", NULL), CORRAL_EFORBIDDEN);
-    /* what kubectl auth can-i asks */
-    json_t *review = json_loads("{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":"
-                                "\"SelfSubjectAccessReview\",\"spec\":{\"resourceAttributes\":{"
-                                "\"namespace\":\"team-b\",\"verb\":\"create\",\"resource\":"
-                                "\"pods\"}}}",
-                                0, NULL),
-           *out;
-    CHECK_INT_EQ(corral_client_create(
-                     alice, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review, &out),
-                 0);
-    CHECK(json_is_false(json_object_get(json_object_get(out, "status"), "allowed")));
-    json_decref(out);
-    json_decref(review);
-    corral_client_free(alice);
-    corral_client_free(adm);
-    corral_client_free(tok);
+    return json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Node", "metadata",
+                     "name", name);
 }
 
-static void test_impersonation(void)
+static void test_node_restriction(void)
 {
-    const char *as_alice[] = {"Impersonate-User: alice", "Impersonate-Group: devs", NULL};
-    struct corral_kubeconfig kc;
-    struct corral_parse_error err = {0};
-    char kpath[700];
-    snprintf(kpath, sizeof(kpath), "%s/%s", dir, CORRAL_INIT_KUBECONFIG);
-    CHECK_INT_EQ(corral_kubeconfig_load(kpath, NULL, &kc, &err), 0);
-    struct corral_client *as = client(NULL, kc.cert_pem, kc.key_pem, as_alice);
-    corral_kubeconfig_clear(&kc);
-    CHECK_INT_EQ(corral_client_get(as, "/api/v1/namespaces/team-a/pods", NULL), 0);
-    CHECK_INT_EQ(corral_client_get(as, "/api/v1/namespaces/team-b/pods", NULL), CORRAL_EFORBIDDEN);
-    CHECK_STR_CONTAINS(corral_client_error(as), "User \"alice\"");
-    CHECK_INT_EQ(create(as, "/api/v1/namespaces/team-a/configmaps",
-                        "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
-                        "\"name\":\"made-as-alice\"},\"data\":{\"k\":\"v\"}}"),
-                 0);
-    /* alice may not impersonate anyone */
-    const char *as_admin[] = {"Impersonate-User: admin", "Impersonate-Group: system:masters", NULL};
-    const char *orgs[] = {"devs", NULL};
-    struct corral_pki_cert_spec spec = {
-        .cn = "alice", .orgs = orgs, .usage = CORRAL_PKI_USAGE_CLIENT, .days = 1};
-    char *cert, *key;
-    CHECK_INT_EQ(corral_pki_issue(ca_cert, ca_key, &spec, NULL, 0, &cert, &key), 0);
-    struct corral_client *escalate = client(NULL, cert, key, as_admin);
-    CHECK_INT_EQ(corral_client_get(escalate, "/api/v1/nodes", NULL), CORRAL_EFORBIDDEN);
-    CHECK_STR_CONTAINS(corral_client_error(escalate), "cannot impersonate");
-    free(cert);
-    corral_pki_free_secret(key);
-    corral_client_free(escalate);
-    corral_client_free(as);
+    struct corral_client *admin = admin_client();
+    static const char *const nodes[] = {"system:nodes", NULL};
+    struct corral_client *a = cert_client("system:node:node-a", nodes);
+    json_t *na = node_object("node-a"), *nb = node_object("node-b");
+    CHECK(corral_client_create(a, "/api/v1/nodes", na, NULL) == 0);
+    CHECK(corral_client_create(a, "/api/v1/nodes", nb, NULL) == CORRAL_EFORBIDDEN);
+    CHECK(corral_client_create(admin, "/api/v1/nodes", nb, NULL) == 0);
+    json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels", "owned", "yes");
+    CHECK(corral_client_patch(a, "/api/v1/nodes/node-a", CORRAL_PATCH_MERGE, patch, NULL) == 0);
+    CHECK(corral_client_patch(a, "/api/v1/nodes/node-b", CORRAL_PATCH_MERGE, patch, NULL) ==
+          CORRAL_EFORBIDDEN);
+    CHECK(corral_client_delete(a, "/api/v1/nodes/node-b", NULL, NULL) == CORRAL_EFORBIDDEN);
+    /* a pod bound to node-b: node-a may not touch its status, nor bind anything */
+    json_t *pod = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:[{s:s, s:s}]}}", "apiVersion", "v1",
+                            "kind", "Pod", "metadata", "name", "on-b", "spec", "nodeName",
+                            "node-b", "containers", "name", "c", "image", "busybox");
+    CHECK(corral_client_create(admin, "/api/v1/namespaces/default/pods", pod, NULL) == 0);
+    json_t *st = json_pack("{s:{s:s}}", "status", "phase", "Running");
+    CHECK(corral_client_patch(a, "/api/v1/namespaces/default/pods/on-b/status",
+                              CORRAL_PATCH_MERGE, st, NULL) == CORRAL_EFORBIDDEN);
+    json_t *unbound = json_pack("{s:s, s:s, s:{s:s}, s:{s:[{s:s, s:s}]}}", "apiVersion", "v1",
+                                "kind", "Pod", "metadata", "name", "free", "spec", "containers",
+                                "name", "c", "image", "busybox");
+    CHECK(corral_client_create(admin, "/api/v1/namespaces/default/pods", unbound, NULL) == 0);
+    const char *bind = "{\"apiVersion\":\"v1\",\"kind\":\"Binding\",\"metadata\":{\"name\":"
+                       "\"free\"},\"target\":{\"kind\":\"Node\",\"name\":\"node-a\"}}";
+    CHECK_INT_EQ(status_of(a, "POST", "/api/v1/namespaces/default/pods/free/binding", bind), 403);
+    CHECK_INT_EQ(status_of(a, "GET", "/api/v1/namespaces/default/secrets", NULL), 403);
+    CHECK_INT_EQ(status_of(a, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a", NULL),
+                 200);
+    CHECK_INT_EQ(status_of(a, "GET", "/api/v1/pods", NULL), 403);
+    /* the scheduler's way, as the admin: works */
+    CHECK_INT_EQ(status_of(admin, "POST", "/api/v1/namespaces/default/pods/free/binding", bind),
+                 201);
+    json_decref(na);
+    json_decref(nb);
+    json_decref(patch);
+    json_decref(pod);
+    json_decref(st);
+    json_decref(unbound);
+    corral_client_free(a);
+    corral_client_free(admin);
 }
 
-/* Joins a node with the bootstrap token: returns a client holding the node's certificate. */
-static struct corral_client *join(const char *node, int *rc_out)
+static json_t *csr_for(const char *node, char **key_out)
 {
-    char *boot_file = slurp(CORRAL_INIT_BOOTSTRAP_TOKENS), token[32], cn[128], *key, *csr;
-    CHECK_INT_EQ(sscanf(strchr(boot_file, '\n') + 1, "%31s", token), 1);
-    corral_pki_free_secret(boot_file);
+    char cn[128], *key, *csr;
     const char *orgs[] = {"system:nodes", NULL};
     snprintf(cn, sizeof(cn), "system:node:%s", node);
-    CHECK_INT_EQ(corral_pki_key_new(CORRAL_PKI_KEY_ECDSA_P256, &key), 0);
-    CHECK_INT_EQ(corral_pki_csr_new(key, cn, orgs, &csr), 0);
+    CHECK(corral_pki_key_new(CORRAL_PKI_KEY_ECDSA_P256, &key) == 0);
+    CHECK(corral_pki_csr_new(key, cn, orgs, &csr) == 0);
     char *b64 = corral_pki_base64_encode(csr, strlen(csr));
-    json_t *obj = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:s,s:[s,s]}}", "apiVersion",
+    json_t *obj = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:[s, s]}}", "apiVersion",
                             "certificates.k8s.io/v1", "kind", "CertificateSigningRequest",
                             "metadata", "name", node, "spec", "request", b64, "signerName",
                             "kubernetes.io/kube-apiserver-client-kubelet", "usages",
-                            "digital signature", "client auth"),
-           *out = NULL;
-    struct corral_client *boot = client(token, NULL, NULL, NULL);
-    *rc_out = corral_client_create(boot, "/apis/certificates.k8s.io/v1/certificatesigningrequests",
-                                   obj, &out);
-    struct corral_client *c = NULL;
-    if (*rc_out == 0) {
-        char *cert;
-        size_t len;
-        const char *b =
-            json_string_value(json_object_get(json_object_get(out, "status"), "certificate"));
-        CHECK(b != NULL);
-        CHECK_INT_EQ(corral_pki_base64_decode(b, &cert, &len), 0);
-        c = client(NULL, cert, key, NULL);
-        free(cert);
-    } else {
-        fprintf(stderr, "join %s: %s\n", node, corral_client_error(boot));
-    }
-    json_decref(out);
-    json_decref(obj);
-    corral_client_free(boot);
+                            "digital signature", "client auth");
     free(b64);
     free(csr);
-    corral_pki_free_secret(key);
-    return c;
+    *key_out = key;
+    return obj;
 }
 
-static void test_node_join_and_restriction(void)
+static void test_node_join_and_tokens(void)
 {
-    int rc;
-    struct corral_client *node = join("gpu-1", &rc), *adm = admin("admin@corral");
-    CHECK_INT_EQ(rc, 0);
-    const char *mine =
-        "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"gpu-1\"}}";
-    const char *other =
-        "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"gpu-2\"}}";
-    CHECK_INT_EQ(create(node, "/api/v1/nodes", mine), 0);
-    CHECK_INT_EQ(create(node, "/api/v1/nodes", other), CORRAL_EFORBIDDEN);
-    CHECK_STR_CONTAINS(corral_client_error(node), "may only modify its own Node");
-    CHECK_INT_EQ(create(adm, "/api/v1/nodes", other), 0);
-    CHECK_INT_EQ(patch(node, "/api/v1/nodes/gpu-1/status", "{\"status\":{\"phase\":\"Running\"}}"),
-                 0);
-    CHECK_INT_EQ(patch(node, "/api/v1/nodes/gpu-2/status", "{\"status\":{\"phase\":\"Running\"}}"),
-                 CORRAL_EFORBIDDEN);
-    CHECK_INT_EQ(create(node, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
-                        "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\","
-                        "\"metadata\":{\"name\":\"gpu-1\"},\"spec\":{\"holderIdentity\":"
-                        "\"gpu-1\"}}"),
-                 0);
-    /* pods: only its own, only with the node field selector */
-    const char *bound = "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\"},"
-                        "\"spec\":{\"nodeName\":\"%s\",\"containers\":[{\"name\":\"c\","
-                        "\"image\":\"x\"}]}}";
-    char body[512];
-    snprintf(body, sizeof(body), bound, "on-1", "gpu-1");
-    CHECK_INT_EQ(create(adm, "/api/v1/namespaces/team-a/pods", body), 0);
-    snprintf(body, sizeof(body), bound, "on-2", "gpu-2");
-    CHECK_INT_EQ(create(adm, "/api/v1/namespaces/team-a/pods", body), 0);
-    CHECK_INT_EQ(corral_client_get(node, "/api/v1/pods", NULL), CORRAL_EFORBIDDEN);
-    CHECK_INT_EQ(corral_client_get(node, "/api/v1/pods?fieldSelector=spec.nodeName%3Dgpu-1", NULL),
-                 0);
-    CHECK_INT_EQ(patch(node, "/api/v1/namespaces/team-a/pods/on-1/status",
-                       "{\"status\":{\"phase\":\"Running\"}}"),
-                 0);
-    CHECK_INT_EQ(patch(node, "/api/v1/namespaces/team-a/pods/on-2/status",
-                       "{\"status\":{\"phase\":\"Running\"}}"),
-                 CORRAL_EFORBIDDEN);
-    CHECK_INT_EQ(create(node, "/api/v1/namespaces/team-a/pods/on-2/binding",
-                        "{\"apiVersion\":\"v1\",\"kind\":\"Binding\",\"metadata\":{\"name\":"
-                        "\"on-2\"},\"target\":{\"kind\":\"Node\",\"name\":\"gpu-1\"}}"),
-                 CORRAL_EFORBIDDEN);
-    CHECK_INT_EQ(corral_client_get(node, "/api/v1/namespaces/team-a/secrets", NULL),
-                 CORRAL_EFORBIDDEN);
-    /* the bootstrap token cannot take over a node that exists */
-    struct corral_client *again = join("gpu-1", &rc);
-    CHECK_INT_EQ(rc, CORRAL_EFORBIDDEN);
-    CHECK(again == NULL);
+    char *tokens = slurp(cluster, "bootstrap-tokens");
+    char boot[128] = "";
+    for (char *line = strtok(tokens, "\n"); line && !boot[0]; line = strtok(NULL, "\n"))
+        if (line[0] != '#')
+            CHECK(sscanf(line, "%127s", boot) == 1);
+    free(tokens);
+    CHECK(boot[0] != 0);
+    struct corral_client *b = token_client(boot);
+    /* the bootstrap token may ask for a certificate, nothing else */
+    CHECK_INT_EQ(status_of(b, "GET", "/api/v1/namespaces/default/pods", NULL), 403);
+    char *key;
+    json_t *csr = csr_for("joiner", &key), *signed_csr = NULL;
+    CHECK(corral_client_create(b, "/apis/certificates.k8s.io/v1/certificatesigningrequests", csr,
+                               &signed_csr) == 0);
+    const char *b64 = json_string_value(json_object_get(json_object_get(signed_csr, "status"),
+                                                        "certificate"));
+    CHECK(b64 != NULL);
+    char *cert;
+    size_t len;
+    CHECK(corral_pki_base64_decode(b64, &cert, &len) == 0);
+    struct corral_client_config cfg = {.server = url, .ca_pem = ca_pem, .cert_pem = cert,
+                                       .key_pem = key};
+    struct corral_client *node;
+    CHECK(corral_client_new(&cfg, &node) == 0);
+    json_t *n = node_object("joiner");
+    CHECK(corral_client_create(node, "/api/v1/nodes", n, NULL) == 0);
+    json_decref(n);
+    /* admin token works, a wrong token is 401 (never anonymous) */
+    char *admin_token = slurp(cluster, "admin.token");
+    struct corral_client *t = token_client(admin_token), *bad = token_client("nope.nope");
+    CHECK_INT_EQ(status_of(t, "GET", "/api/v1/namespaces", NULL), 200);
+    CHECK_INT_EQ(status_of(bad, "GET", "/version", NULL), 401);
+    /* a client that trusts another CA refuses the server */
+    char *other_ca, *other_key;
+    CHECK(corral_pki_ca_new("someone-else", 1, CORRAL_PKI_KEY_ECDSA_P256, &other_ca,
+                            &other_key) == 0);
+    struct corral_client_config wrong = {.server = url, .ca_pem = other_ca, .token = admin_token};
+    struct corral_client *w;
+    CHECK(corral_client_new(&wrong, &w) == 0);
+    struct corral_response r;
+    CHECK(corral_client_request(w, "GET", "/version", NULL, NULL, 0, &r) == -EPROTO);
+    free(admin_token);
+    free(other_ca);
+    corral_pki_free_secret(other_key);
+    free(cert);
+    corral_pki_free_secret(key);
+    json_decref(csr);
+    json_decref(signed_csr);
+    corral_client_free(b);
     corral_client_free(node);
-    corral_client_free(adm);
+    corral_client_free(t);
+    corral_client_free(bad);
+    corral_client_free(w);
 }
 
 static void test_audit_log(void)
 {
-    char path[700], *text;
-    snprintf(path, sizeof(path), "%s/audit.log", data_dir);
-    CHECK_INT_EQ(corral_pki_read_file(path, &text, NULL), 0);
-    bool anon_401 = false, alice_403 = false, alice_201 = false, csr = false, imp = false;
-    int lines = 0;
-    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
-        json_t *e = json_loads(line, 0, NULL);
-        CHECK(e != NULL);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/audit.log", corral_test_tmpdir());
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    char line[8192];
+    int lines = 0, denied = 0, created_node = 0;
+    while (fgets(line, sizeof(line), f)) {
+        json_t *ev = json_loads(line, 0, NULL);
+        CHECK(ev != NULL);
+        CHECK_STR_EQ(json_string_value(json_object_get(ev, "apiVersion")), "audit.k8s.io/v1");
+        json_int_t code = json_integer_value(json_object_get(json_object_get(ev, "responseStatus"),
+                                                             "code"));
+        const char *user = json_string_value(json_object_get(json_object_get(ev, "user"),
+                                                             "username"));
+        denied += code == 401 || code == 403;
+        created_node += code == 201 && user && strcmp(user, "system:node:joiner") == 0;
+        CHECK(!strstr(line, "Bearer")); /* no credential ever reaches the log */
+        json_decref(ev);
         lines++;
-        const char *who =
-            json_string_value(json_object_get(json_object_get(e, "user"), "username"));
-        const char *verb = json_string_value(json_object_get(e, "verb"));
-        int code =
-            (int)json_integer_value(json_object_get(json_object_get(e, "responseStatus"), "code"));
-        CHECK(strcmp(verb, "get") != 0 && strcmp(verb, "list") != 0); /* reads are not logged */
-        anon_401 |= strcmp(who, "system:anonymous") == 0 && code == 401;
-        alice_403 |= strcmp(who, "alice") == 0 && code == 403 && strcmp(verb, "create") == 0;
-        alice_201 |= strcmp(who, "alice") == 0 && code == 201;
-        csr |= strncmp(who, "system:bootstrap:", 17) == 0 && code == 201;
-        const json_t *iu = json_object_get(e, "impersonatedUser");
-        imp |= iu && strcmp(who, "admin") == 0 &&
-               strcmp(json_string_value(json_object_get(iu, "username")), "alice") == 0;
-        json_decref(e);
     }
-    CHECK(lines > 5);
-    CHECK(anon_401 && alice_403 && alice_201 && csr && imp);
-    free(text);
-}
-
-/* Runs `kubectl ARGS` as the admin; returns its exit status. */
-static int kubectl(const char *args, const char *out)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd),
-             "HOME=%s KUBECONFIG= timeout 60 /usr/bin/kubectl --kubeconfig %s/%s --server %s %s "
-             ">%s 2>&1",
-             corral_test_tmpdir(), dir, CORRAL_INIT_KUBECONFIG, api.url, args, out);
-    return system(cmd);
-}
-
-static void test_kubectl_auth_can_i(void)
-{
-    if (access("/usr/bin/kubectl", X_OK) != 0) {
-        fprintf(stderr, "skipped: /usr/bin/kubectl is not installed\n");
-        return;
-    }
-    char cmd[2048], out[700];
-    snprintf(out, sizeof(out), "%s/kubectl.out", corral_test_tmpdir());
-    /* RBAC objects made by kubectl's typed client (protobuf bodies) */
-    CHECK_INT_EQ(kubectl("create clusterrole cm-reader --verb=get --resource=configmaps "
-                         "--resource-name=cfg",
-                         out),
-                 0);
-    CHECK_INT_EQ(kubectl("create rolebinding carol-cm -n team-a --clusterrole=cm-reader "
-                         "--user=carol",
-                         out),
-                 0);
-    CHECK_INT_EQ(kubectl("create clusterrolebinding bob-view --clusterrole=view --user=bob", out),
-                 0);
-    const char *checks[][2] = {
-        {"create pods -n team-a --as=alice --as-group=devs", "yes"},
-        {"create pods -n team-b --as=alice --as-group=devs", "no"},
-        {"list secrets -n team-a --as=system:node:gpu-1 --as-group=system:nodes", "no"},
-        {"update nodes/gpu-1 --as=system:node:gpu-1 --as-group=system:nodes", "yes"},
-        {"update nodes/gpu-2 --as=system:node:gpu-1 --as-group=system:nodes", "no"},
-        {"get configmaps/cfg -n team-a --as=carol", "yes"},
-        {"get configmaps/other -n team-a --as=carol", "no"},
-        {"get configmaps/cfg -n team-b --as=carol", "no"},
-        {"list pods -A --as=bob", "yes"},
-        {"delete pods -n team-a --as=bob", "no"},
-    };
-    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
-        snprintf(cmd, sizeof(cmd),
-                 "HOME=%s KUBECONFIG= timeout 60 /usr/bin/kubectl --kubeconfig %s/%s --server %s "
-                 "auth can-i %s >%s 2>/dev/null",
-                 corral_test_tmpdir(), dir, CORRAL_INIT_KUBECONFIG, api.url, checks[i][0], out);
-        if (system(cmd) < 0)
-            CHECK(!"cannot run kubectl");
-        char *text;
-        CHECK_INT_EQ(corral_pki_read_file(out, &text, NULL), 0);
-        if (strncmp(text, checks[i][1], strlen(checks[i][1])) != 0)
-            fprintf(stderr, "kubectl auth can-i %s: %s\n", checks[i][0], text);
-        CHECK(strncmp(text, checks[i][1], strlen(checks[i][1])) == 0);
-        free(text);
-    }
+    fclose(f);
+    CHECK(lines > 400);
+    CHECK(denied > 400);
+    CHECK_INT_EQ(created_node, 1);
 }
 
 int main(int argc, char **argv)
 {
     if (argc > 1)
         corral_test_set_exe(argv[1]);
-    start();
-    static const struct corral_test tests[] = {CORRAL_TEST(anonymous_and_bad_credentials),
-                                               CORRAL_TEST(admin_and_tenant),
-                                               CORRAL_TEST(impersonation),
-                                               CORRAL_TEST(node_join_and_restriction),
-                                               CORRAL_TEST(audit_log),
-                                               CORRAL_TEST(kubectl_auth_can_i)};
+    start_cluster();
+    static const struct corral_test tests[] = {
+        CORRAL_TEST(every_mutating_route), CORRAL_TEST(node_restriction),
+        CORRAL_TEST(node_join_and_tokens), CORRAL_TEST(audit_log)};
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
         fprintf(stderr, "-- %s\n", tests[i].name);
         tests[i].fn();
         fprintf(stderr, "ok %s\n", tests[i].name);
     }
+    CHECK_INT_EQ(corral_daemon_stop(&api, SIGTERM), 0);
+    free(ca_pem);
+    corral_pki_free_secret(ca_key);
     return 0;
 }
