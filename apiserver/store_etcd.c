@@ -283,16 +283,16 @@ static void set_common(CURL *h, const char *url, struct curl_slist *headers)
 }
 
 /* Turns an etcd error reply into a project code, logging etcd's message. */
-static int etcd_error(struct etcd_store *s, const char *path, long status, const json_t *reply)
+static int etcd_error(const char *url, long status, const json_t *reply)
 {
     const char *msg = json_string_value(json_object_get(reply, "message"));
     if (!msg)
         msg = json_string_value(json_object_get(reply, "error"));
     if (msg && strstr(msg, "required revision has been compacted"))
         return CORRAL_EGONE;
-    corral_warn(LOG, "%s%s: HTTP %ld: %s", s->endpoints[0], path, status, msg ? msg : "no reply");
-    if (msg && strstr(msg, "too large"))
-        return CORRAL_ETOOLARGE;
+    corral_warn(LOG, "%s: HTTP %ld: %s", url, status, msg ? msg : "no reply");
+    if (msg && (strstr(msg, "too large") || strstr(msg, "larger than max")))
+        return CORRAL_ETOOLARGE; /* etcd's 1.5 MiB request limit, or the gateway's 2 MiB */
     return CORRAL_EUNAVAILABLE;
 }
 
@@ -322,7 +322,7 @@ static int post_once(struct etcd_store *s, CURL *h, const char *ep, const char *
     } else {
         *reply = out.data ? json_loadb(out.data, out.len, 0, NULL) : NULL;
         if (status != 200 || !json_is_object(*reply)) {
-            rc = etcd_error(s, path, status, *reply);
+            rc = etcd_error(url, status, *reply);
             json_decref(*reply);
             *reply = NULL;
         }
