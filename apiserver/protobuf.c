@@ -219,6 +219,57 @@ static int decode_configmap(struct pb *r, json_t *obj, bool secret)
     return r->bad ? CORRAL_EBADREQUEST : rc;
 }
 
+/* ResourceAttributes / NonResourceAttributes of an access review. */
+static void review_attributes(const struct pb_field *f, json_t *out, bool resource)
+{
+    static const char *const res_fields[] = {NULL, "namespace", "verb", "group", "version",
+                                             "resource", "subresource", "name"};
+    static const char *const path_fields[] = {NULL, "path", "verb"};
+    struct pb r = sub(f);
+    struct pb_field e;
+    while (next_field(&r, &e)) {
+        unsigned max = resource ? 7 : 2;
+        if (e.wire == 2 && e.num >= 1 && e.num <= max)
+            json_object_set_new(out, resource ? res_fields[e.num] : path_fields[e.num], str(&e));
+    }
+}
+
+/* SelfSubjectAccessReview, SubjectAccessReview, LocalSubjectAccessReview, SelfSubjectRulesReview */
+static int decode_review(struct pb *r, json_t *obj, bool rules)
+{
+    struct pb_field f;
+    int rc = 0;
+    while (rc == 0 && next_field(r, &f)) {
+        if (f.wire == 2 && f.num == 1) {
+            rc = object_meta(&f, object_at(obj, "metadata"));
+        } else if (f.wire == 2 && f.num == 2) {
+            json_t *spec = object_at(obj, "spec");
+            struct pb s = sub(&f);
+            struct pb_field e;
+            while (next_field(&s, &e)) {
+                if (e.wire != 2)
+                    continue;
+                if (rules && e.num == 1)
+                    json_object_set_new(spec, "namespace", str(&e));
+                else if (!rules && e.num == 1)
+                    review_attributes(&e, object_at(spec, "resourceAttributes"), true);
+                else if (!rules && e.num == 2)
+                    review_attributes(&e, object_at(spec, "nonResourceAttributes"), false);
+                else if (!rules && e.num == 3)
+                    json_object_set_new(spec, "user", str(&e));
+                else if (!rules && e.num == 4) {
+                    if (!json_object_get(spec, "groups"))
+                        json_object_set_new(spec, "groups", json_array());
+                    json_array_append_new(json_object_get(spec, "groups"), str(&e));
+                }
+            }
+            if (s.bad)
+                rc = CORRAL_EBADREQUEST;
+        }
+    }
+    return r->bad ? CORRAL_EBADREQUEST : rc;
+}
+
 int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, char *err,
                            size_t errlen)
 {
@@ -248,12 +299,17 @@ int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, c
         rc = decode_namespace(&body, obj);
     else if (rc == 0 && (strcmp(kind, "ConfigMap") == 0 || strcmp(kind, "Secret") == 0))
         rc = decode_configmap(&body, obj, kind[0] == 'S');
+    else if (rc == 0 && strstr(kind, "AccessReview"))
+        rc = decode_review(&body, obj, false);
+    else if (rc == 0 && strcmp(kind, "SelfSubjectRulesReview") == 0)
+        rc = decode_review(&body, obj, true);
     else if (rc == 0)
         rc = CORRAL_EMEDIATYPE;
     if (rc < 0) {
         snprintf(err, errlen, rc == CORRAL_EMEDIATYPE
-                                  ? "protobuf bodies are accepted for Namespace, ConfigMap and "
-                                    "Secret only; send %s as application/json"
+                                  ? "protobuf bodies are accepted for Namespace, ConfigMap, "
+                                    "Secret and access reviews only; send %s as "
+                                    "application/json"
                                   : "malformed protobuf body%s",
                  rc == CORRAL_EMEDIATYPE ? kind : "");
         json_decref(obj);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define JSON_TYPE "application/json"
@@ -300,6 +301,9 @@ static struct corral_request *request_new(struct corral_apiserver *srv,
     req->url = url;
     req->method = method;
     req->start_ns = corral_now_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    req->received_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     return req;
 }
 
@@ -378,8 +382,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     uint64_t dt = corral_now_ns() - req->start_ns;
+    if (!req->verb)
+        corral_objects_classify(req); /* refused before routing: name what was asked */
     corral_metrics_request(srv->metrics, req->verb ? req->verb : req->method,
                            req->res ? req->res->plural : "", req->code, dt);
+    corral_auth_audit(srv->auth, req);
     corral_debug("apiserver", "%s %s -> %d (%.2f ms)", req->method, req->url, req->code,
                  (double)dt / 1e6);
     free(req->body);
@@ -464,7 +471,7 @@ int corral_server_start(struct corral_apiserver *srv)
         int rc = corral_auth_tls_options(srv->auth, &tls);
         if (rc < 0) {
             corral_error("apiserver", "TLS is required but no serving certificate is "
-                         "configured (run `corral init` and pass --pki-dir): %s",
+                         "configured (run `corral init` and pass --cluster-dir): %s",
                          corral_strerror(rc));
             return rc;
         }

@@ -29,7 +29,7 @@ struct corral_apiserver_config {
     const char *data_dir;
     const char *etcd;          /* etcd endpoints; NULL = embedded SQLite */
     bool insecure_http;
-    const char *pki_dir;       /* certificates written by `corral init` */
+    const char *cluster_dir;   /* what `corral init --dir` wrote (certificates, tokens) */
     size_t max_body;           /* bytes */
     size_t max_list;           /* objects per list page when the client asks for more */
     unsigned request_timeout_s;
@@ -83,6 +83,7 @@ struct corral_request {
     struct corral_user user;
     int code;
     uint64_t start_ns;
+    uint64_t received_ns; /* wall clock, for the audit log */
 };
 
 /* Builds the server (store opened, routes ready) without listening. Returns 0 or -errno. */
