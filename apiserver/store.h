@@ -147,6 +147,7 @@ struct corral_store_ops {
     /* Added by the store backends: */
     int64_t (*revision)(struct corral_store *st);
     void (*set_retention)(struct corral_store *st, const struct corral_store_retention *r);
+    void (*shutdown)(struct corral_store *st);
 };
 
 struct corral_store {
@@ -224,7 +225,16 @@ int64_t corral_store_revision(struct corral_store *st);
  * write on. */
 void corral_store_set_retention(struct corral_store *st, const struct corral_store_retention *r);
 
-/* Finishes in-flight writes, flushes and frees everything. */
+/*
+ * Stops taking writes (later ones fail with CORRAL_EUNAVAILABLE), waits until every write
+ * already submitted has finished (durable, or failed), and ends every watch wait (events()
+ * returns CORRAL_EUNAVAILABLE from then on). Gets and lists keep working until close. For a
+ * graceful stop: shutdown, stop the threads that use the store, close. Idempotent.
+ */
+void corral_store_shutdown(struct corral_store *st);
+
+/* Finishes in-flight writes (shutdown, if not done yet), flushes and frees everything. No other
+ * call may be running or made afterwards. */
 void corral_store_close(struct corral_store *st);
 
 #endif

@@ -156,6 +156,21 @@ static void test_endpoints(void)
     CHECK_INT_EQ(corral_store_open_etcd(tsu_etcd_url, "corral", &st), -EINVAL);
     CHECK_INT_EQ(corral_store_open_etcd(NULL, "/x", &st), -EINVAL);
 
+    /* etcd refuses requests over 1.5 MiB: the caller learns it is too large, nothing else */
+    CHECK_INT_EQ(corral_store_open_etcd(tsu_etcd_url, "/big", &st), 0);
+    size_t sizes[] = {1600 << 10, 2 << 20}; /* over etcd's 1.5 MiB; over the gateway's 2 MiB */
+    for (int i = 0; i < 2; i++) {
+        char *big = malloc(sizes[i]);
+        memset(big, 'x', sizes[i] - 1);
+        big[sizes[i] - 1] = '\0';
+        json_t *o = json_pack("{s:{s:s}, s:s}", "metadata", "name", "big", "data", big);
+        free(big);
+        CHECK_INT_EQ(corral_store_create(st, "/registry/configmaps/big", o, NULL),
+                     CORRAL_ETOOLARGE);
+    }
+    CHECK_INT_EQ(corral_store_create(st, "/registry/configmaps/small", obj("s", 1), NULL), 0);
+    corral_store_close(st);
+
     /* a prefix is a boundary: /failover2 does not see /failover's keys */
     CHECK_INT_EQ(corral_store_open_etcd(tsu_etcd_url, "/failover2/", &st), 0);
     struct corral_store_stats s;
