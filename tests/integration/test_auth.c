@@ -106,6 +106,12 @@ static long status_of(struct corral_client *c, const char *method, const char *p
     struct corral_response r;
     int rc = corral_client_request(c, method, path, body ? "application/json" : NULL, body,
                                    body ? strlen(body) : 0, &r);
+    if (rc != 0) {
+        fprintf(stderr, "%s %s: %s (%d)\n", method, path, corral_client_error(c), rc);
+        if (api.pid > 0 && kill(api.pid, 0) < 0)
+            fprintf(stderr, "the apiserver died\n");
+        corral_daemon_dump(&api);
+    }
     CHECK(rc == 0);
     long s = r.status;
     corral_response_clear(&r);
