@@ -657,6 +657,7 @@ static void bench_gets(void)
     double s = (double)(l.end_ns - l.start_ns) / 1e9;
     printf("apiserver_get_64c=%.0f gets/s\n", (double)l.done / s);
     print_cpu("apiserver_get_64c", m, l.done);
+    printf("apiserver_get_p50_64c=%.2f ms\n", quantile_ms(l.lat_us, l.nlat, 0.50));
     printf("apiserver_get_p99_64c=%.2f ms\n", quantile_ms(l.lat_us, l.nlat, 0.99));
     free(l.lat_us);
 }
