@@ -368,8 +368,13 @@ struct conflict_ctx {
     json_t *mf;
     const char *manager;
     json_t *causes;
+    json_t *contested; /* field set of the leaves named in causes */
 };
 
+/*
+ * A leaf conflicts when the applier would change a value that another manager owns. Applying
+ * the value already there is no conflict: the field becomes shared, as in Kubernetes.
+ */
 static void conflict_leaf(json_t *const *path, size_t depth, void *vctx)
 {
     struct conflict_ctx *c = vctx;
@@ -396,6 +401,7 @@ static void conflict_leaf(json_t *const *path, size_t depth, void *vctx)
         json_array_append_new(c->causes, json_pack("{s:s, s:s, s:s}", "reason",
                                                    "FieldManagerConflict", "message", msg,
                                                    "field", field));
+        set_add(c->contested, path, depth);
     }
 }
 
@@ -508,10 +514,11 @@ int corral_apply_patch(struct corral_request *req, const json_t *old, const json
     json_t *base = old ? json_deep_copy(old) : json_object();
     json_t *mf = managed_fields(base);
     json_t *path[32];
-    if (old && !forced) {
-        struct conflict_ctx cc = {old, cfg, mf, manager, json_array()};
+    json_t *contested = json_object();
+    if (old) {
+        struct conflict_ctx cc = {old, cfg, mf, manager, json_array(), contested};
         walk_leaves(new_set, path, 0, conflict_leaf, &cc);
-        if (json_array_size(cc.causes) > 0) {
+        if (json_array_size(cc.causes) > 0 && !forced) {
             *status = conflict_status(req, cc.causes);
             json_decref(cc.causes);
             rc = CORRAL_ECONFLICT;
@@ -533,13 +540,15 @@ int corral_apply_patch(struct corral_request *req, const json_t *old, const json
         struct prune_ctx pc = {merged, new_set, mmf, mine};
         walk_leaves(json_object_get(mine, "fieldsV1"), path, 0, prune_leaf, &pc);
     }
-    struct strip_ctx sc = {mmf, NULL};
-    if (forced)
-        walk_leaves(new_set, path, 0, strip_leaf, &sc);
+    /* force: the applier takes the contested fields away from their other managers */
+    struct strip_ctx sc = {mmf, mine};
+    if (json_object_size(contested) > 0)
+        walk_leaves(contested, path, 0, strip_leaf, &sc);
     set_entry(merged, manager, "Apply", json_incref(new_set), req->sub);
     drop_empty_entries(managed_fields(merged));
     *out = merged;
 out:
+    json_decref(contested);
     json_decref(new_set);
     json_decref(base);
     json_decref(cfg);
