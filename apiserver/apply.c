@@ -428,23 +428,46 @@ static void remove_value(json_t *obj, json_t *const *path, size_t depth)
     }
 }
 
-static void prune_leaf(json_t *const *path, size_t depth, void *vctx)
+static bool owned_by_others(const struct prune_ctx *c, json_t *const *path, size_t depth)
 {
-    struct prune_ctx *c = vctx;
-    if (set_has(c->new_set, path, depth))
-        return;
     size_t i;
     json_t *e;
     json_array_foreach(c->mf, i, e)
     {
         if (e != c->mine && set_has(json_object_get(e, "fieldsV1"), path, depth))
-            return; /* someone else still owns it */
+            return true;
     }
-    /* drop the whole element when its key is all that remains */
-    size_t d = depth;
-    if (d >= 2 && strcmp(json_string_value(path[d - 1]), ".") == 0)
-        d--;
-    remove_value(c->obj, path, d);
+    return false;
+}
+
+/*
+ * Removes what the applier owned at path (its node mine_node) and no longer applies. A leaf,
+ * or a list element the applier owned as a whole ("."), goes entirely unless the new
+ * configuration or another manager still holds something under it; otherwise the walk goes
+ * down, and a map left empty by the removals below it goes too.
+ */
+static void prune_node(struct prune_ctx *c, const json_t *mine_node, json_t **path, size_t depth)
+{
+    bool whole = json_object_size(mine_node) == 0 || json_object_get(mine_node, ".");
+    if (depth > 0 && !set_has(c->new_set, path, depth) && !owned_by_others(c, path, depth) &&
+        whole) {
+        remove_value(c->obj, path, depth);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)mine_node, k, v)
+    {
+        if (strcmp(k, ".") == 0 || depth >= 31)
+            continue;
+        path[depth] = json_string(k);
+        prune_node(c, v, path, depth + 1);
+        json_decref(path[depth]);
+    }
+    const json_t *value = depth > 0 ? value_at(c->obj, path, depth) : NULL;
+    if (json_is_object(value) && json_object_size(value) == 0 && json_object_size(mine_node) > 0 &&
+        !set_has(c->new_set, path, depth) && !owned_by_others(c, path, depth))
+        remove_value(c->obj, path, depth);
 }
 
 static json_t *conflict_status(struct corral_request *req, json_t *causes)
@@ -538,7 +561,7 @@ int corral_apply_patch(struct corral_request *req, const json_t *old, const json
     json_t *mine = entry_for(mmf, manager, "Apply");
     if (mine) {
         struct prune_ctx pc = {merged, new_set, mmf, mine};
-        walk_leaves(json_object_get(mine, "fieldsV1"), path, 0, prune_leaf, &pc);
+        prune_node(&pc, json_object_get(mine, "fieldsV1"), path, 0);
     }
     /* force: the applier takes the contested fields away from their other managers */
     struct strip_ctx sc = {mmf, mine};

@@ -8,6 +8,7 @@
  * controllers log it.
  */
 #include "objects.h"
+#include "apply.h"
 #include "auth.h"
 #include "error.h"
 #include "hooks.h"
@@ -331,6 +332,7 @@ struct write_opts {
     bool dry_run;
     bool status_only;
     int64_t expect_rev; /* update: 0 = take it from the body or the stored object */
+    struct corral_request *record; /* records the fields this request sets in managedFields */
 };
 
 static int create_object(struct corral_apiserver *srv, const struct corral_resource *res,
@@ -351,6 +353,8 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
     }
     generate_name(meta);
     stamp_new(res, obj);
+    if (wo->record)
+        corral_apply_record_update(wo->record, NULL, obj);
     if (res->defaults)
         res->defaults(obj);
     rc = validate_object(res, obj, NULL, status);
@@ -490,6 +494,8 @@ static int update_object(struct corral_apiserver *srv, const struct corral_resou
         goto out;
     }
     keep_system_fields(res, obj, old, wo->status_only);
+    if (wo->record)
+        corral_apply_record_update(wo->record, old, obj);
     if (res->defaults && !wo->status_only)
         res->defaults(obj);
     bump_generation(res, obj, old);
@@ -743,7 +749,7 @@ static void handle_create(struct corral_request *req)
         json_decref(obj);
         return;
     }
-    struct write_opts wo = {.dry_run = dry_run(req)};
+    struct write_opts wo = {.dry_run = dry_run(req), .record = req};
     struct corral_store_obj out = {0};
     json_t *status = NULL;
     int rc = create_object(req->srv, req->res, req->ns, obj, &wo, &out, &status);
@@ -788,7 +794,8 @@ static void handle_update(struct corral_request *req)
         corral_reply_status(req, tstatus);
         return;
     }
-    struct write_opts wo = {.dry_run = dry_run(req), .status_only = !strcmp(req->sub, "status")};
+    struct write_opts wo = {.dry_run = dry_run(req), .status_only = !strcmp(req->sub, "status"),
+                            .record = req};
     struct corral_store_obj out = {0};
     int rc = update_object(req->srv, req->res, obj, &wo, &out, &status);
     reply_write(req, rc, 200, &out, status);
@@ -1208,7 +1215,8 @@ static void handle_scale(struct corral_request *req)
     if (rc == 0) {
         json_object_set(json_object_get(obj, "spec"), "replicas",
                         json_object_get(json_object_get(scale, "spec"), "replicas"));
-        struct write_opts wo = {.dry_run = dry_run(req), .expect_rev = cur.mod_rev};
+        struct write_opts wo = {.dry_run = dry_run(req), .expect_rev = cur.mod_rev,
+                                .record = req};
         struct corral_store_obj out = {0};
         rc = update_object(req->srv, req->res, json_incref(obj), &wo, &out, &status);
         if (rc == 0) {
