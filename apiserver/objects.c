@@ -464,6 +464,23 @@ static bool differs(const json_t *obj, const json_t *old)
     return d;
 }
 
+static bool is_namespace(const struct corral_resource *res)
+{
+    return !res->group[0] && strcmp(res->plural, "namespaces") == 0;
+}
+
+/*
+ * True while finalizers hold obj: metadata.finalizers, and for a namespace also
+ * spec.finalizers (its content is being deleted, see nslifecycle.h).
+ */
+static bool held_by_finalizers(const struct corral_resource *res, const json_t *obj)
+{
+    if (json_array_size(json_object_get(json_object_get(obj, "metadata"), "finalizers")) > 0)
+        return true;
+    return is_namespace(res) &&
+           json_array_size(json_object_get(json_object_get(obj, "spec"), "finalizers")) > 0;
+}
+
 static int finish_if_finalized(struct corral_apiserver *srv, const struct corral_resource *res,
                                const json_t *obj, const char *key, int64_t rev,
                                struct corral_store_obj *out, json_t **status);
@@ -515,7 +532,7 @@ static int update_object(struct corral_apiserver *srv, const struct corral_resou
         goto out;
     }
     if (json_object_get(corral_meta_get(obj, false), "deletionTimestamp") &&
-        json_array_size(json_object_get(corral_meta_get(obj, false), "finalizers")) == 0) {
+        !held_by_finalizers(res, obj)) {
         rc = finish_if_finalized(srv, res, obj, key, cur.mod_rev, out, status);
         goto out;
     }
@@ -608,14 +625,16 @@ static int mark_deleting(const struct corral_resource *res, json_t *obj,
         add_finalizer(meta, "foregroundDeletion");
     else if (dopts->propagation && strcmp(dopts->propagation, "Orphan") == 0)
         add_finalizer(meta, "orphan");
-    bool held = json_array_size(json_object_get(meta, "finalizers")) > 0;
+    bool held = held_by_finalizers(res, obj);
     json_t *existing = json_object_get(meta, "deletionTimestamp");
     if (!held && grace == 0)
         return 0;
+    if (is_namespace(res))
+        json_object_set_new(json_object_get(obj, "status"), "phase", json_string("Terminating"));
     if (existing) {
         json_int_t old = json_integer_value(json_object_get(meta, "deletionGracePeriodSeconds"));
-        if (!held && grace >= old)
-            return 1; /* already terminating with a shorter or equal grace */
+        if (held || grace >= old)
+            return 1; /* already terminating: the first deletionTimestamp stands */
     }
     char ts[21];
     corral_meta_format_time(time(NULL) + grace, ts);

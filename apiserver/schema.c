@@ -263,11 +263,10 @@ int corral_schema_check_request(struct corral_request *req, const json_t *obj, j
         json_decref(unknown);
         return 0;
     }
-    char api[128], msg[2048];
+    char msg[2048];
     int n = snprintf(msg, sizeof(msg), "%s in version \"%s\" cannot be handled as a %s: strict "
                      "decoding error: ",
-                     req->res->kind, corral_resource_api_version(req->res, api, sizeof(api)),
-                     req->res->kind);
+                     req->res->kind, req->res->version, req->res->kind);
     size_t i;
     json_t *u;
     json_array_foreach(unknown, i, u)
@@ -308,7 +307,7 @@ static json_t *openapi_type(const char *type, int depth)
     if (strcmp(type, "number") == 0)
         return json_pack("{s:s}", "type", "number");
     if (strcmp(type, "quantity") == 0 || strcmp(type, "intstr") == 0)
-        return json_pack("{s:s}", "x-kubernetes-int-or-string", "true");
+        return json_pack("{s:b}", "x-kubernetes-int-or-string", 1);
     if (type[0] == '[' && n > 2) {
         char inner[64];
         snprintf(inner, sizeof(inner), "%.*s", (int)(n - 2), type + 1);

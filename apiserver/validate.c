@@ -826,7 +826,12 @@ static void default_container(json_t *c)
         json_t *req = object_at(res, "requests");
         const char *k;
         json_t *v;
-        json_object_foreach(lim, k, v) set_default(req, k, json_incref(v));
+        json_object_foreach(lim, k, v)
+        {
+            struct corral_quantity q;
+            if (corral_quantity_from_json(v, &q) == 0) /* a bad limit is reported once */
+                set_default(req, k, json_incref(v));
+        }
     }
     if (!res)
         json_object_set_new(c, "resources", json_object());
