@@ -308,10 +308,14 @@ static json_t *smp_list(const json_t *target, const json_t *patch, const char *f
         json_t *kv = json_object_get(e, key);
         if (directive && strcmp(directive, "replace") == 0) {
             json_decref(out);
+            /* the list becomes the patch's other elements; the marker itself goes */
             json_t *copy = json_deep_copy(patch);
-            size_t j;
-            json_t *x;
-            json_array_foreach(copy, j, x) json_object_del(x, "$patch");
+            for (size_t j = json_array_size(copy); j-- > 0;) {
+                json_t *x = json_array_get(copy, j);
+                json_object_del(x, "$patch");
+                if (json_is_object(x) && json_object_size(x) == 0)
+                    json_array_remove(copy, j);
+            }
             return copy;
         }
         long at = kv ? find_by_key(out, key, kv) : -1;

@@ -260,6 +260,7 @@ static struct corral_resource *crd_entry(const json_t *crd, const json_t *spec,
         r->subresources |= CORRAL_SUB_STATUS;
     if (json_object_get(subs, "scale"))
         r->subresources |= CORRAL_SUB_SCALE;
+    r->defaults = corral_default_custom;
     r->validate = corral_validate_custom;
     r->field = corral_field_generic;
     r->columns = crd_columns(version);

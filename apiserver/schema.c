@@ -225,8 +225,10 @@ static void check_openapi(struct walk *w, const json_t *v, const json_t *schema)
     w->path[base] = 0;
 }
 
-static const json_t *crd_schema(const struct corral_resource *res)
+const json_t *corral_schema_crd(const struct corral_resource *res)
 {
+    if (!res || !res->crd)
+        return NULL;
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(json_object_get(res->crd, "spec"), "versions"), i, v)
@@ -244,7 +246,7 @@ size_t corral_schema_unknown_fields(const struct corral_resource *res, const jso
     struct walk w = {.unknown = unknown};
     size_t before = json_array_size(unknown);
     if (res->crd) {
-        check_openapi(&w, obj, crd_schema(res));
+        check_openapi(&w, obj, corral_schema_crd(res));
         w.path[0] = 0;
         check_value(&w, json_object_get(obj, "metadata"), "ObjectMeta");
     } else {
@@ -328,7 +330,7 @@ static json_t *openapi_type(const char *type, int depth)
 json_t *corral_schema_openapi(const struct corral_resource *res)
 {
     if (res->crd) {
-        const json_t *s = crd_schema(res);
+        const json_t *s = corral_schema_crd(res);
         return s ? json_deep_copy(s)
                  : json_pack("{s:s, s:b}", "type", "object",
                              "x-kubernetes-preserve-unknown-fields", 1);
