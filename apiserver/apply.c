@@ -197,6 +197,30 @@ static void set_remove(json_t *set, json_t *const *path, size_t depth)
     }
 }
 
+/* Writes a list element's key as Kubernetes prints it: [name="web"], [containerPort=80]. */
+static size_t key_text(const char *json_key, char *buf, size_t len)
+{
+    json_t *id = json_loads(json_key, 0, NULL);
+    size_t n = (size_t)snprintf(buf, len, "[");
+    const char *k;
+    json_t *v;
+    bool first = true;
+    json_object_foreach(id, k, v)
+    {
+        char *val = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (n < len)
+            n += (size_t)snprintf(buf + n, len - n, "%s%s=%s", first ? "" : ",", k,
+                                  val ? val : "?");
+        free(val);
+        first = false;
+    }
+    json_decref(id);
+    if (n < len)
+        n += (size_t)snprintf(buf + n, len - n, "]");
+    return n;
+}
+
+/* The field a token path names, as in ".spec.containers[name=\"web\"].image". */
 static void path_text(json_t *const *path, size_t depth, char *buf, size_t len)
 {
     size_t n = 0;
@@ -206,7 +230,7 @@ static void path_text(json_t *const *path, size_t depth, char *buf, size_t len)
         if (strncmp(tok, "f:", 2) == 0)
             n += (size_t)snprintf(buf + n, len - n, ".%s", tok + 2);
         else if (strncmp(tok, "k:", 2) == 0)
-            n += (size_t)snprintf(buf + n, len - n, "[%s]", tok + 2);
+            n += key_text(tok + 2, buf + n, len - n);
     }
 }
 

@@ -158,7 +158,8 @@ int corral_reply_list(struct corral_request *req, const char *prefix_json,
     lr->suffix = strdup(suffix_json);
     if (!lr->blobs || !lr->iov || !lr->prefix || !lr->suffix)
         goto err_free;
-    memcpy(lr->blobs, blobs, n * sizeof(*blobs));
+    if (n)
+        memcpy(lr->blobs, blobs, n * sizeof(*blobs));
     lr->n = n;
     size_t k = 0;
     lr->iov[k++] = (struct MHD_IoVec){lr->prefix, strlen(lr->prefix)};
