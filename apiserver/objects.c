@@ -452,12 +452,25 @@ static void bump_generation(const struct corral_resource *res, json_t *obj, cons
     json_object_set_new(meta, "generation", json_integer(changed || gen == 0 ? gen + 1 : gen));
 }
 
-/* True when obj and old differ in anything but resourceVersion. */
+/* Drops what a write always changes: resourceVersion and the managedFields timestamps. */
+static void strip_volatile(json_t *obj)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    json_object_del(meta, "resourceVersion");
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(meta, "managedFields"), i, e) json_object_del(e, "time");
+}
+
+/*
+ * True when obj and old differ in anything but resourceVersion and managedFields times (a
+ * write that only moves a timestamp is a no-op, as in Kubernetes).
+ */
 static bool differs(const json_t *obj, const json_t *old)
 {
     json_t *a = json_deep_copy(obj), *b = json_deep_copy(old);
-    json_object_del(json_object_get(a, "metadata"), "resourceVersion");
-    json_object_del(json_object_get(b, "metadata"), "resourceVersion");
+    strip_volatile(a);
+    strip_volatile(b);
     bool d = !json_equal(a, b);
     json_decref(a);
     json_decref(b);

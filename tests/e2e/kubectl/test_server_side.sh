@@ -26,6 +26,7 @@ same "managers" "kubectl/Apply " "$(managers deploy web -n shop)"
 rv=$(J deploy web '{.metadata.resourceVersion}' -n shop)
 
 step "re-applying the same configuration writes nothing"
+sleep 1.1 # managedFields times have 1 s resolution: a later second must not count as a change
 ok apply --server-side -f "$M/app.yaml"
 out_count ' serverside-applied$' 4
 same "resourceVersion" "$rv" "$(J deploy web '{.metadata.resourceVersion}' -n shop)"
