@@ -77,15 +77,18 @@ static json_t *status_of(int err, const struct corral_resource *res, const char 
 
 static json_t *not_found(const struct corral_resource *res, const char *name)
 {
-    return status_of(CORRAL_ENOTFOUND, res, name, "%s \"%s\" not found", res->plural, name);
+    char qn[300];
+    return status_of(CORRAL_ENOTFOUND, res, name, "%s \"%s\" not found",
+                     corral_resource_qualified(res, qn, sizeof(qn)), name);
 }
 
 static json_t *conflict(const struct corral_resource *res, const char *name)
 {
+    char qn[300];
     return status_of(CORRAL_ECONFLICT, res, name,
                      "Operation cannot be fulfilled on %s \"%s\": the object has been modified; "
                      "please apply your changes to the latest version and try again",
-                     res->plural, name);
+                     corral_resource_qualified(res, qn, sizeof(qn)), name);
 }
 
 /* ---- target parsing ---- */
@@ -371,7 +374,7 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
         json_decref(obj);
         return out->value ? 0 : -ENOMEM;
     }
-    char key[KEY_MAX], name[256];
+    char key[KEY_MAX], name[256], qn[300];
     snprintf(name, sizeof(name), "%s", corral_meta_name(obj));
     object_key(res, corral_meta_namespace(obj), name, key);
     json_t *copy = res->crd || strcmp(res->plural, "customresourcedefinitions") == 0
@@ -379,7 +382,8 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
                        : NULL;
     rc = corral_store_create(srv->store, key, obj, out);
     if (rc == CORRAL_EEXISTS)
-        *status = status_of(rc, res, name, "%s \"%s\" already exists", res->plural, name);
+        *status = status_of(rc, res, name, "%s \"%s\" already exists",
+                            corral_resource_qualified(res, qn, sizeof(qn)), name);
     else if (rc < 0)
         *status = status_of(rc, res, name, "storage error: %s", corral_strerror(rc));
     else

@@ -511,8 +511,9 @@ int corral_patch_apply(struct corral_request *req, const json_t *old, json_t **o
     if (!old) {
         json_decref(patch);
         *status = corral_status_from_error(CORRAL_ENOTFOUND, NULL);
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s \"%s\" not found", req->res->plural, req->name);
+        char msg[600], qn[300];
+        snprintf(msg, sizeof(msg), "%s \"%s\" not found",
+                 corral_resource_qualified(req->res, qn, sizeof(qn)), req->name);
         json_object_set_new(*status, "message", json_string(msg));
         corral_status_set_details(*status, req->res->group, req->res->plural, req->name);
         return CORRAL_ENOTFOUND;

@@ -164,6 +164,12 @@ void corral_resources_foreach(void (*fn)(const struct corral_resource *res, void
             fn(snapshot[i], ctx);
 }
 
+const char *corral_resource_qualified(const struct corral_resource *res, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s", res->plural, *res->group ? "." : "", res->group);
+    return buf;
+}
+
 const char *corral_resource_api_version(const struct corral_resource *res, char *buf,
                                         size_t len)
 {

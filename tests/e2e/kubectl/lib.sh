@@ -276,7 +276,9 @@ eventually() {
 bg() {
     local name=$1
     shift
-    k "$@" >"$T/$name.out" 2>&1 &
+    # a simple command, so that $! is timeout itself, which passes SIGTERM on to kubectl
+    timeout "${KTIMEOUT:-60}" "$KUBECTL" --kubeconfig "$KUBECONFIG" --cache-dir "$T/cache" \
+        "$@" >"$T/$name.out" 2>&1 &
     BG_PIDS+=($!)
 }
 
@@ -297,14 +299,10 @@ bg_wait() {
     fail "background output never matched: $re"
 }
 
-# Waits for every background command to end by itself (up to 15 s); kills the rest.
-bg_settle() {
-    local p i
+# Stops every background command.
+bg_stop() {
+    local p
     for p in "${BG_PIDS[@]}"; do
-        for i in $(seq 150); do
-            kill -0 "$p" 2>/dev/null || break
-            sleep 0.1
-        done
         kill "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
