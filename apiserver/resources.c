@@ -78,8 +78,8 @@ static const struct corral_resource builtin[] = {
      corral_validate_rbac, corral_field_generic, NULL, NULL, NULL, false},
     {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "CustomResourceDefinitionList",
      "customresourcedefinitions", "customresourcedefinition", {"crd", "crds"}, false, false,
-     true, true, CORRAL_SUB_STATUS, NULL, corral_validate_crd, corral_field_generic, NULL,
-     NULL, NULL, false},
+     true, true, CORRAL_SUB_STATUS, NULL, corral_validate_crd, corral_field_generic,
+     corral_columns_crd, corral_row_crd, NULL, false},
     {"scheduling.x-k8s.io", "v1alpha1", "PodGroup", "PodGroupList", "podgroups", "podgroup",
      {"pg"}, true, false, true, true, CORRAL_SUB_STATUS, NULL, corral_validate_podgroup,
      corral_field_generic, corral_columns_podgroup, corral_row_podgroup, NULL, false},
@@ -217,7 +217,9 @@ static const struct corral_column *crd_columns(const json_t *version)
                                           (int)json_integer_value(prio), strdup(name),
                                           strdup(path)};
     }
-    out[k++] = (struct corral_column){"Age", "date", "", 0, "Age", NULL};
+    /* Kubernetes adds Age only when the CRD declares no columns of its own */
+    if (k == 1)
+        out[k++] = (struct corral_column){"Age", "date", "", 0, "Age", NULL};
     return out;
 }
 
