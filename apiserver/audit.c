@@ -80,12 +80,12 @@ static void format_ns(uint64_t ns, char out[28])
     corral_meta_format_microtime(&ts, out);
 }
 
-static json_t *event_user(const struct corral_audit_event *ev)
+static json_t *user_info(const char *user, const char *const *groups, size_t n)
 {
-    json_t *groups = json_array();
-    for (size_t i = 0; groups && i < ev->n_groups; i++)
-        json_array_append_new(groups, json_string(ev->groups[i]));
-    return json_pack("{s:s,s:o*}", "username", ev->user ? ev->user : "", "groups", groups);
+    json_t *g = json_array();
+    for (size_t i = 0; g && i < n; i++)
+        json_array_append_new(g, json_string(groups[i]));
+    return json_pack("{s:s,s:o*}", "username", user ? user : "", "groups", g);
 }
 
 static json_t *event_object_ref(const struct corral_audit_event *ev)
@@ -111,11 +111,15 @@ static json_t *event_json(const struct corral_audit_event *ev)
     json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:{s:i},s:s,s:s}", "kind", "Event",
                           "apiVersion", "audit.k8s.io/v1", "level", "Metadata", "auditID", id,
                           "stage", "ResponseComplete", "verb", ev->verb ? ev->verb : "", "user",
-                          event_user(ev), "responseStatus", "code", ev->code,
-                          "requestReceivedTimestamp", received, "stageTimestamp", now);
+                          user_info(ev->user, ev->groups, ev->n_groups), "responseStatus", "code",
+                          ev->code, "requestReceivedTimestamp", received, "stageTimestamp", now);
     if (!e)
         return NULL;
     set_opt(e, "requestURI", ev->request_uri);
+    if (ev->impersonated_user)
+        json_object_set_new(
+            e, "impersonatedUser",
+            user_info(ev->impersonated_user, ev->impersonated_groups, ev->n_impersonated_groups));
     set_opt(e, "userAgent", ev->user_agent);
     if (ev->source_ip)
         json_object_set_new(e, "sourceIPs", json_pack("[s]", ev->source_ip));

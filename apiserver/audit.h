@@ -6,6 +6,7 @@
  *   {"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"<uuid>",
  *    "stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods","verb":"create",
  *    "user":{"username":"alice","groups":["team-a","system:authenticated"]},
+ *    "impersonatedUser":{"username":"bob","groups":[...]},   (only with kubectl --as)
  *    "sourceIPs":["127.0.0.1"],"userAgent":"kubectl/v1.32.4 ...",
  *    "objectRef":{"resource":"pods","namespace":"default","name":"web","apiGroup":"",
  *                 "apiVersion":"v1","subresource":"status"},
@@ -34,6 +35,9 @@ struct corral_audit_event {
     const char *user;
     const char *const *groups; /* n_groups entries */
     size_t n_groups;
+    const char *impersonated_user; /* when user acted as someone else (kubectl --as) */
+    const char *const *impersonated_groups;
+    size_t n_impersonated_groups;
     const char *verb;        /* Kubernetes verb: create, update, patch, delete, ... */
     const char *request_uri; /* path and query */
     const char *api_group;   /* "" for core */

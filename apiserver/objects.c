@@ -1289,6 +1289,21 @@ static const struct object_route *find_route(struct corral_request *req, bool *p
     return NULL;
 }
 
+/* The Kubernetes verb a method implies, for requests no route serves. */
+static const char *verb_for_method(const struct corral_request *req)
+{
+    static const struct {
+        const char *method, *verb;
+    } verbs[] = {{"POST", "create"}, {"PUT", "update"}, {"PATCH", "patch"},
+                 {"DELETE", "delete"}, {"GET", "get"}, {"HEAD", "get"}};
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strcmp(req->method, verbs[i].method) == 0)
+            return req->shape == CORRAL_TARGET_COLLECTION && verbs[i].verb[0] == 'd'
+                       ? "deletecollection"
+                       : verbs[i].verb;
+    return "unknown";
+}
+
 int corral_objects_classify(struct corral_request *req)
 {
     bool known;
@@ -1297,7 +1312,9 @@ int corral_objects_classify(struct corral_request *req)
     const struct object_route *route = find_route(req, &known);
     if (route)
         req->verb = route->handler == handle_list && is_watch(req) ? "watch" : route->verb;
-    return route ? 0 : CORRAL_ENOTFOUND;
+    else
+        req->verb = verb_for_method(req);
+    return 0;
 }
 
 void corral_objects_dispatch(struct corral_request *req)
@@ -1310,6 +1327,10 @@ void corral_objects_dispatch(struct corral_request *req)
     bool path_known;
     const struct object_route *route = find_route(req, &path_known);
     if (!route) {
+        /* authorize first, so that a caller without rights learns nothing more than 403 */
+        req->verb = verb_for_method(req);
+        if (corral_auth_authorize(req->srv->auth, req) < 0)
+            return;
         corral_reply_error(req, path_known ? CORRAL_EMETHOD : CORRAL_ENOTFOUND,
                            path_known ? "the server does not allow this method on the requested "
                                         "resource"

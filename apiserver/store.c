@@ -334,6 +334,12 @@ void corral_store_set_retention(struct corral_store *st, const struct corral_sto
         st->ops->set_retention(st, r);
 }
 
+void corral_store_shutdown(struct corral_store *st)
+{
+    if (st)
+        st->ops->shutdown(st);
+}
+
 void corral_store_close(struct corral_store *st)
 {
     if (st)

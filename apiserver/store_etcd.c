@@ -86,6 +86,11 @@ struct etcd_store {
     int64_t req_compact;
     uint64_t req_seq, done_seq;
 
+    pthread_mutex_t wr_mu; /* writes in flight, for shutdown */
+    pthread_cond_t wr_cv;
+    unsigned writers;
+    bool closing;
+
     uint64_t commits, commit_ns_total, commit_ns_max; /* atomic */
 };
 
@@ -283,16 +288,16 @@ static void set_common(CURL *h, const char *url, struct curl_slist *headers)
 }
 
 /* Turns an etcd error reply into a project code, logging etcd's message. */
-static int etcd_error(struct etcd_store *s, const char *path, long status, const json_t *reply)
+static int etcd_error(const char *url, long status, const json_t *reply)
 {
     const char *msg = json_string_value(json_object_get(reply, "message"));
     if (!msg)
         msg = json_string_value(json_object_get(reply, "error"));
     if (msg && strstr(msg, "required revision has been compacted"))
         return CORRAL_EGONE;
-    corral_warn(LOG, "%s%s: HTTP %ld: %s", s->endpoints[0], path, status, msg ? msg : "no reply");
-    if (msg && strstr(msg, "too large"))
-        return CORRAL_ETOOLARGE;
+    corral_warn(LOG, "%s: HTTP %ld: %s", url, status, msg ? msg : "no reply");
+    if (msg && (strstr(msg, "too large") || strstr(msg, "larger than max")))
+        return CORRAL_ETOOLARGE; /* etcd's 1.5 MiB request limit, or the gateway's 2 MiB */
     return CORRAL_EUNAVAILABLE;
 }
 
@@ -322,7 +327,7 @@ static int post_once(struct etcd_store *s, CURL *h, const char *ep, const char *
     } else {
         *reply = out.data ? json_loadb(out.data, out.len, 0, NULL) : NULL;
         if (status != 200 || !json_is_object(*reply)) {
-            rc = etcd_error(s, path, status, *reply);
+            rc = etcd_error(url, status, *reply);
             json_decref(*reply);
             *reply = NULL;
         }
@@ -388,6 +393,21 @@ static int snapshot_add(struct etcd_store *s, const json_t *j, struct corral_cac
     return 0;
 }
 
+/* Moves a range request on to the first key after the last one of kvs. Returns 0 or an error. */
+static int page_next(json_t *req, const json_t *kvs)
+{
+    const json_t *last = json_array_get(kvs, json_array_size(kvs) - 1);
+    const char *k = json_string_value(json_object_get(last, "key"));
+    char *key;
+    size_t len;
+    int rc = k ? corral_pki_base64_decode(k, &key, &len) : -EINVAL;
+    if (rc != 0)
+        return rc;
+    json_t *next = b64(key, len + 1); /* key + "\0" */
+    free(key);
+    return next && json_object_set_new(req, "key", next) == 0 ? 0 : -ENOMEM;
+}
+
 /* Lists every key under the prefix at one revision into m. Returns 0 and *rev, or an error. */
 static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint64_t *bytes,
                          int64_t *rev)
@@ -397,9 +417,10 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
     if (!req)
         return -ENOMEM;
     int rc = 0;
+    bool more = true;
     *rev = 0;
     *bytes = 0;
-    for (;;) {
+    while (rc == 0 && more) {
         json_t *reply;
         if ((rc = etcd_post(s, "/v3/kv/range", req, &reply)) != 0)
             break;
@@ -410,19 +431,10 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
         const json_t *kvs = json_object_get(reply, "kvs"), *j;
         size_t i;
         json_array_foreach(kvs, i, j) if (rc == 0) rc = snapshot_add(s, j, m, bytes);
-        bool more = json_is_true(json_object_get(reply, "more")) && json_array_size(kvs);
-        const char *last =
-            more ? json_string_value(json_object_get(json_array_get(kvs, i - 1), "key")) : NULL;
-        /* the next page starts just after the last key: key + "\0" */
-        char *lk = NULL;
-        size_t lklen = 0;
-        if (rc == 0 && last && corral_pki_base64_decode(last, &lk, &lklen) == 0) {
-            json_object_set_new(req, "key", b64(lk, lklen + 1));
-            free(lk);
-        }
+        more = json_is_true(json_object_get(reply, "more")) && json_array_size(kvs);
+        if (rc == 0 && more)
+            rc = page_next(req, kvs);
         json_decref(reply);
-        if (rc != 0 || !more)
-            break;
     }
     json_decref(req);
     return rc;
@@ -430,31 +442,42 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
 
 /* ---- the watch ---------------------------------------------------------------------------- */
 
-/* Applies one etcd event to the cache (watch thread only). */
+/*
+ * Fills *ch for an etcd event on kv, given the cached state cur. Returns false when there is
+ * nothing to apply: a delete of what the cache never had, or a value that is not ours.
+ */
+static bool event_change(const struct etcd_kv *kv, bool del, const struct corral_cache_entry *cur,
+                         struct corral_cache_change *ch)
+{
+    *ch = (struct corral_cache_change){
+        .rev = kv->mod_rev,
+        .ts = (int64_t)time(NULL),
+        .create_rev = cur && del ? cur->create_rev : kv->create_rev,
+        .prev_rev = cur ? cur->mod_rev : 0,
+        .prev = cur ? corral_blob_ref(cur->value) : NULL,
+    };
+    if (del) {
+        ch->type = CORRAL_EVENT_DELETED;
+        ch->value = cur ? corral_store_blob_restamp(cur->value, kv->mod_rev) : NULL;
+    } else {
+        ch->type = cur ? CORRAL_EVENT_MODIFIED : CORRAL_EVENT_ADDED;
+        ch->value = kv->value ? value_decode(kv->value, kv->vlen, kv->mod_rev) : NULL;
+    }
+    return ch->value != NULL;
+}
+
+/* Applies one etcd event to the cache (watch thread only). Returns 0 or -ENOMEM. */
 static int apply_event(struct etcd_store *s, const json_t *ev)
 {
     struct etcd_kv kv;
     int rc = kv_parse(s, json_object_get(ev, "kv"), &kv);
     if (rc != 0)
         return rc == -ENOMEM ? rc : 0;
-    bool del = json_is_string(json_object_get(ev, "type")) &&
-               strcmp(json_string_value(json_object_get(ev, "type")), "DELETE") == 0;
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    bool del = type && strcmp(type, "DELETE") == 0; /* PUT, the default, is left out */
     const struct corral_cache_entry *cur = corral_cache_peek(&s->cache, kv.key);
-    struct corral_cache_change ch = {
-        .rev = kv.mod_rev,
-        .ts = (int64_t)time(NULL),
-        .create_rev = cur && del ? cur->create_rev : kv.create_rev,
-        .prev_rev = cur ? cur->mod_rev : 0,
-        .prev = cur ? corral_blob_ref(cur->value) : NULL,
-    };
-    if (del) {
-        ch.type = CORRAL_EVENT_DELETED;
-        ch.value = cur ? corral_store_blob_restamp(cur->value, kv.mod_rev) : NULL;
-    } else {
-        ch.type = cur ? CORRAL_EVENT_MODIFIED : CORRAL_EVENT_ADDED;
-        ch.value = kv.value ? value_decode(kv.value, kv.vlen, kv.mod_rev) : NULL;
-    }
-    if (!ch.value) { /* a delete of what we never had, or a value that is not ours */
+    struct corral_cache_change ch;
+    if (!event_change(&kv, del, cur, &ch)) {
         if (!del || cur)
             corral_warn(LOG, "%s%s@%" PRId64 ": not a corral value; ignored", s->prefix, kv.key,
                         kv.mod_rev);
@@ -732,16 +755,31 @@ static void wait_visible(struct etcd_store *s, int64_t rev)
         corral_warn(LOG, "revision %" PRId64 " committed but not seen on the watch yet", rev);
 }
 
-static int etcd_put(struct corral_store *st, const char *key, json_t *obj, int64_t expect_rev,
-                    bool create, struct corral_store_obj *out)
+/* Counts a write in, unless the store is shutting down. */
+static bool write_enter(struct etcd_store *s)
 {
-    struct etcd_store *s = es(st);
-    struct corral_store_doc doc;
-    int rc = corral_store_doc_make(obj, &doc);
-    json_decref(obj);
-    if (rc != 0)
-        return rc;
-    json_t *k = etcd_key(s, key), *v = value_encode(&doc), *reply = NULL;
+    pthread_mutex_lock(&s->wr_mu);
+    bool ok = !s->closing;
+    if (ok)
+        s->writers++;
+    pthread_mutex_unlock(&s->wr_mu);
+    return ok;
+}
+
+static void write_leave(struct etcd_store *s)
+{
+    pthread_mutex_lock(&s->wr_mu);
+    if (--s->writers == 0)
+        pthread_cond_broadcast(&s->wr_cv);
+    pthread_mutex_unlock(&s->wr_mu);
+}
+
+/* The txn of a create or update. Returns 0 once etcd committed it (and the cache has it). */
+static int etcd_put_doc(struct etcd_store *s, const char *key, const struct corral_store_doc *doc,
+                        int64_t expect_rev, bool create, struct corral_store_obj *out)
+{
+    int rc;
+    json_t *k = etcd_key(s, key), *v = value_encode(doc), *reply = NULL;
     json_t *cmp = !k       ? NULL
                   : create ? json_pack("[{s:s, s:O, s:s}]", "target", "CREATE", "key", k,
                                        "create_revision", "0")
@@ -761,7 +799,7 @@ static int etcd_put(struct corral_store *st, const char *key, json_t *obj, int64
         const json_t *prev = json_object_get(txn_response(reply, "response_put"), "prev_kv");
         wait_visible(s, rev);
         if (out) {
-            out->value = corral_store_doc_stamp(&doc, rev);
+            out->value = corral_store_doc_stamp(doc, rev);
             out->mod_rev = rev;
             out->create_rev = create ? rev : jint(prev, "create_revision");
         }
@@ -769,6 +807,24 @@ static int etcd_put(struct corral_store *st, const char *key, json_t *obj, int64
     json_decref(reply);
     json_decref(k);
     json_decref(v);
+    return rc;
+}
+
+static int etcd_put(struct corral_store *st, const char *key, json_t *obj, int64_t expect_rev,
+                    bool create, struct corral_store_obj *out)
+{
+    struct etcd_store *s = es(st);
+    struct corral_store_doc doc;
+    int rc = corral_store_doc_make(obj, &doc);
+    json_decref(obj);
+    if (rc != 0)
+        return rc;
+    if (!write_enter(s)) {
+        corral_store_doc_clear(&doc);
+        return CORRAL_EUNAVAILABLE;
+    }
+    rc = etcd_put_doc(s, key, &doc, expect_rev, create, out);
+    write_leave(s);
     corral_store_doc_clear(&doc);
     return rc;
 }
@@ -800,10 +856,9 @@ static void deleted_obj(struct etcd_store *s, const json_t *reply, int64_t rev,
     kv_clear(&kv);
 }
 
-static int etcd_remove(struct corral_store *st, const char *key, int64_t expect_rev,
-                       struct corral_store_obj *out)
+static int etcd_remove_key(struct etcd_store *s, const char *key, int64_t expect_rev,
+                           struct corral_store_obj *out)
 {
-    struct etcd_store *s = es(st);
     json_t *k = etcd_key(s, key), *reply = NULL;
     json_t *cmp = k ? cmp_rev(k, expect_rev) : NULL;
     json_t *op =
@@ -823,6 +878,17 @@ static int etcd_remove(struct corral_store *st, const char *key, int64_t expect_
     }
     json_decref(reply);
     json_decref(k);
+    return rc;
+}
+
+static int etcd_remove(struct corral_store *st, const char *key, int64_t expect_rev,
+                       struct corral_store_obj *out)
+{
+    struct etcd_store *s = es(st);
+    if (!write_enter(s))
+        return CORRAL_EUNAVAILABLE;
+    int rc = etcd_remove_key(s, key, expect_rev, out);
+    write_leave(s);
     return rc;
 }
 
@@ -898,19 +964,35 @@ static void etcd_free(struct etcd_store *s)
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->req_mu);
     pthread_cond_destroy(&s->req_cv);
+    pthread_mutex_destroy(&s->wr_mu);
+    pthread_cond_destroy(&s->wr_cv);
     free(s);
 }
 
-static void etcd_close(struct corral_store *st)
+/* Refuses new writes, waits for those in flight (the watch still runs, so they complete), then
+ * stops the watch thread and ends watch waits. */
+static void etcd_shutdown(struct corral_store *st)
 {
     struct etcd_store *s = es(st);
+    pthread_mutex_lock(&s->wr_mu);
+    s->closing = true;
+    while (s->writers > 0)
+        pthread_cond_wait(&s->wr_cv, &s->wr_mu);
+    bool join = s->thread_started;
+    s->thread_started = false;
+    pthread_mutex_unlock(&s->wr_mu);
     __atomic_store_n(&s->stop, true, __ATOMIC_RELEASE);
-    if (s->thread_started) {
+    if (join) {
         curl_multi_wakeup(s->multi);
         pthread_join(s->thread, NULL);
     }
     corral_cache_shutdown(&s->cache);
-    etcd_free(s);
+}
+
+static void etcd_close(struct corral_store *st)
+{
+    etcd_shutdown(st);
+    etcd_free(es(st));
 }
 
 static const struct corral_store_ops etcd_ops = {
@@ -926,6 +1008,7 @@ static const struct corral_store_ops etcd_ops = {
     .close = etcd_close,
     .revision = etcd_revision,
     .set_retention = etcd_set_retention,
+    .shutdown = etcd_shutdown,
 };
 
 /* ---- opening ------------------------------------------------------------------------------ */
@@ -1008,6 +1091,8 @@ static struct etcd_store *etcd_alloc(void)
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_mutex_init(&s->req_mu, NULL);
     pthread_cond_init(&s->req_cv, NULL);
+    pthread_mutex_init(&s->wr_mu, NULL);
+    pthread_cond_init(&s->wr_cv, NULL);
     return s;
 }
 

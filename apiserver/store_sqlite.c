@@ -627,17 +627,25 @@ static void sq_free(struct sq_store *s)
     free(s);
 }
 
-static void sq_close(struct corral_store *st)
+/* Refuses new writes, lets the commit thread drain the queue and exit, ends watch waits. */
+static void sq_shutdown(struct corral_store *st)
 {
     struct sq_store *s = sq(st);
     pthread_mutex_lock(&s->q_mu);
     s->closing = true;
     pthread_cond_signal(&s->q_cv);
+    bool join = s->thread_started;
+    s->thread_started = false;
     pthread_mutex_unlock(&s->q_mu);
-    if (s->thread_started)
+    if (join)
         pthread_join(s->thread, NULL);
     corral_cache_shutdown(&s->cache);
-    sq_free(s);
+}
+
+static void sq_close(struct corral_store *st)
+{
+    sq_shutdown(st);
+    sq_free(sq(st));
 }
 
 static const struct corral_store_ops sqlite_ops = {
@@ -653,6 +661,7 @@ static const struct corral_store_ops sqlite_ops = {
     .close = sq_close,
     .revision = sq_revision,
     .set_retention = sq_set_retention,
+    .shutdown = sq_shutdown,
 };
 
 /* ---- opening ------------------------------------------------------------------------------ */

@@ -156,6 +156,21 @@ static void test_endpoints(void)
     CHECK_INT_EQ(corral_store_open_etcd(tsu_etcd_url, "corral", &st), -EINVAL);
     CHECK_INT_EQ(corral_store_open_etcd(NULL, "/x", &st), -EINVAL);
 
+    /* etcd refuses requests over 1.5 MiB: the caller learns it is too large, nothing else */
+    CHECK_INT_EQ(corral_store_open_etcd(tsu_etcd_url, "/big", &st), 0);
+    size_t sizes[] = {1600 << 10, 2 << 20}; /* over etcd's 1.5 MiB; over the gateway's 2 MiB */
+    for (int i = 0; i < 2; i++) {
+        char *big = malloc(sizes[i]);
+        memset(big, 'x', sizes[i] - 1);
+        big[sizes[i] - 1] = '\0';
+        json_t *o = json_pack("{s:{s:s}, s:s}", "metadata", "name", "big", "data", big);
+        free(big);
+        CHECK_INT_EQ(corral_store_create(st, "/registry/configmaps/big", o, NULL),
+                     CORRAL_ETOOLARGE);
+    }
+    CHECK_INT_EQ(corral_store_create(st, "/registry/configmaps/small", obj("s", 1), NULL), 0);
+    corral_store_close(st);
+
     /* a prefix is a boundary: /failover2 does not see /failover's keys */
     CHECK_INT_EQ(corral_store_open_etcd(tsu_etcd_url, "/failover2/", &st), 0);
     struct corral_store_stats s;
@@ -214,4 +229,44 @@ static void test_etcd_restart(void)
     corral_store_close(a);
 }
 
-STORE_TESTS(CORRAL_TEST(two_apiservers), CORRAL_TEST(endpoints), CORRAL_TEST(etcd_restart))
+struct filler {
+    struct corral_store *st;
+    int from, to;
+};
+
+static void *filler_main(void *arg)
+{
+    struct filler *f = arg;
+    for (int i = f->from; i < f->to; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "/registry/configmaps/p%05d", i);
+        CHECK_INT_EQ(corral_store_create(f->st, key, obj("p", i), NULL), 0);
+    }
+    return NULL;
+}
+
+/* More keys than one range page: the load pages through them at one revision. */
+static void test_paging(void)
+{
+    struct corral_store *a = open_prefix("/paging");
+    enum { N = 2500, T = 16 };
+    struct filler f[T];
+    pthread_t t[T];
+    for (int i = 0; i < T; i++) {
+        f[i] = (struct filler){a, N * i / T, N * (i + 1) / T};
+        CHECK(pthread_create(&t[i], NULL, filler_main, &f[i]) == 0);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(t[i], NULL);
+    struct corral_store *b = open_prefix("/paging");
+    struct corral_store_stats s;
+    corral_store_stats(b, &s);
+    CHECK_INT_EQ(s.objects, N);
+    CHECK_INT_EQ(corral_store_revision(b), corral_store_revision(a));
+    check_same(a, b, "/registry/");
+    corral_store_close(b);
+    corral_store_close(a);
+}
+
+STORE_TESTS(CORRAL_TEST(two_apiservers), CORRAL_TEST(endpoints), CORRAL_TEST(paging),
+            CORRAL_TEST(etcd_restart))
