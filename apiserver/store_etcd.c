@@ -393,6 +393,21 @@ static int snapshot_add(struct etcd_store *s, const json_t *j, struct corral_cac
     return 0;
 }
 
+/* Moves a range request on to the first key after the last one of kvs. Returns 0 or an error. */
+static int page_next(json_t *req, const json_t *kvs)
+{
+    const json_t *last = json_array_get(kvs, json_array_size(kvs) - 1);
+    const char *k = json_string_value(json_object_get(last, "key"));
+    char *key;
+    size_t len;
+    int rc = k ? corral_pki_base64_decode(k, &key, &len) : -EINVAL;
+    if (rc != 0)
+        return rc;
+    json_t *next = b64(key, len + 1); /* key + "\0" */
+    free(key);
+    return next && json_object_set_new(req, "key", next) == 0 ? 0 : -ENOMEM;
+}
+
 /* Lists every key under the prefix at one revision into m. Returns 0 and *rev, or an error. */
 static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint64_t *bytes,
                          int64_t *rev)
@@ -402,9 +417,10 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
     if (!req)
         return -ENOMEM;
     int rc = 0;
+    bool more = true;
     *rev = 0;
     *bytes = 0;
-    for (;;) {
+    while (rc == 0 && more) {
         json_t *reply;
         if ((rc = etcd_post(s, "/v3/kv/range", req, &reply)) != 0)
             break;
@@ -415,19 +431,10 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
         const json_t *kvs = json_object_get(reply, "kvs"), *j;
         size_t i;
         json_array_foreach(kvs, i, j) if (rc == 0) rc = snapshot_add(s, j, m, bytes);
-        bool more = json_is_true(json_object_get(reply, "more")) && json_array_size(kvs);
-        const char *last =
-            more ? json_string_value(json_object_get(json_array_get(kvs, i - 1), "key")) : NULL;
-        /* the next page starts just after the last key: key + "\0" */
-        char *lk = NULL;
-        size_t lklen = 0;
-        if (rc == 0 && last && corral_pki_base64_decode(last, &lk, &lklen) == 0) {
-            json_object_set_new(req, "key", b64(lk, lklen + 1));
-            free(lk);
-        }
+        more = json_is_true(json_object_get(reply, "more")) && json_array_size(kvs);
+        if (rc == 0 && more)
+            rc = page_next(req, kvs);
         json_decref(reply);
-        if (rc != 0 || !more)
-            break;
     }
     json_decref(req);
     return rc;
@@ -435,31 +442,42 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
 
 /* ---- the watch ---------------------------------------------------------------------------- */
 
-/* Applies one etcd event to the cache (watch thread only). */
+/*
+ * Fills *ch for an etcd event on kv, given the cached state cur. Returns false when there is
+ * nothing to apply: a delete of what the cache never had, or a value that is not ours.
+ */
+static bool event_change(const struct etcd_kv *kv, bool del, const struct corral_cache_entry *cur,
+                         struct corral_cache_change *ch)
+{
+    *ch = (struct corral_cache_change){
+        .rev = kv->mod_rev,
+        .ts = (int64_t)time(NULL),
+        .create_rev = cur && del ? cur->create_rev : kv->create_rev,
+        .prev_rev = cur ? cur->mod_rev : 0,
+        .prev = cur ? corral_blob_ref(cur->value) : NULL,
+    };
+    if (del) {
+        ch->type = CORRAL_EVENT_DELETED;
+        ch->value = cur ? corral_store_blob_restamp(cur->value, kv->mod_rev) : NULL;
+    } else {
+        ch->type = cur ? CORRAL_EVENT_MODIFIED : CORRAL_EVENT_ADDED;
+        ch->value = kv->value ? value_decode(kv->value, kv->vlen, kv->mod_rev) : NULL;
+    }
+    return ch->value != NULL;
+}
+
+/* Applies one etcd event to the cache (watch thread only). Returns 0 or -ENOMEM. */
 static int apply_event(struct etcd_store *s, const json_t *ev)
 {
     struct etcd_kv kv;
     int rc = kv_parse(s, json_object_get(ev, "kv"), &kv);
     if (rc != 0)
         return rc == -ENOMEM ? rc : 0;
-    bool del = json_is_string(json_object_get(ev, "type")) &&
-               strcmp(json_string_value(json_object_get(ev, "type")), "DELETE") == 0;
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    bool del = type && strcmp(type, "DELETE") == 0; /* PUT, the default, is left out */
     const struct corral_cache_entry *cur = corral_cache_peek(&s->cache, kv.key);
-    struct corral_cache_change ch = {
-        .rev = kv.mod_rev,
-        .ts = (int64_t)time(NULL),
-        .create_rev = cur && del ? cur->create_rev : kv.create_rev,
-        .prev_rev = cur ? cur->mod_rev : 0,
-        .prev = cur ? corral_blob_ref(cur->value) : NULL,
-    };
-    if (del) {
-        ch.type = CORRAL_EVENT_DELETED;
-        ch.value = cur ? corral_store_blob_restamp(cur->value, kv.mod_rev) : NULL;
-    } else {
-        ch.type = cur ? CORRAL_EVENT_MODIFIED : CORRAL_EVENT_ADDED;
-        ch.value = kv.value ? value_decode(kv.value, kv.vlen, kv.mod_rev) : NULL;
-    }
-    if (!ch.value) { /* a delete of what we never had, or a value that is not ours */
+    struct corral_cache_change ch;
+    if (!event_change(&kv, del, cur, &ch)) {
         if (!del || cur)
             corral_warn(LOG, "%s%s@%" PRId64 ": not a corral value; ignored", s->prefix, kv.key,
                         kv.mod_rev);

@@ -229,4 +229,44 @@ static void test_etcd_restart(void)
     corral_store_close(a);
 }
 
-STORE_TESTS(CORRAL_TEST(two_apiservers), CORRAL_TEST(endpoints), CORRAL_TEST(etcd_restart))
+struct filler {
+    struct corral_store *st;
+    int from, to;
+};
+
+static void *filler_main(void *arg)
+{
+    struct filler *f = arg;
+    for (int i = f->from; i < f->to; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "/registry/configmaps/p%05d", i);
+        CHECK_INT_EQ(corral_store_create(f->st, key, obj("p", i), NULL), 0);
+    }
+    return NULL;
+}
+
+/* More keys than one range page: the load pages through them at one revision. */
+static void test_paging(void)
+{
+    struct corral_store *a = open_prefix("/paging");
+    enum { N = 2500, T = 16 };
+    struct filler f[T];
+    pthread_t t[T];
+    for (int i = 0; i < T; i++) {
+        f[i] = (struct filler){a, N * i / T, N * (i + 1) / T};
+        CHECK(pthread_create(&t[i], NULL, filler_main, &f[i]) == 0);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(t[i], NULL);
+    struct corral_store *b = open_prefix("/paging");
+    struct corral_store_stats s;
+    corral_store_stats(b, &s);
+    CHECK_INT_EQ(s.objects, N);
+    CHECK_INT_EQ(corral_store_revision(b), corral_store_revision(a));
+    check_same(a, b, "/registry/");
+    corral_store_close(b);
+    corral_store_close(a);
+}
+
+STORE_TESTS(CORRAL_TEST(two_apiservers), CORRAL_TEST(endpoints), CORRAL_TEST(paging),
+            CORRAL_TEST(etcd_restart))
