@@ -33,6 +33,13 @@
 #include <unistd.h>
 
 #define JSON_TYPE "application/json"
+/*
+ * libmicrohttpd's per-connection memory pool: request line and headers, the read buffer and the
+ * write buffer of streamed replies (half of it). MHD zeroes the whole pool after every request
+ * on a keep-alive connection, so its size is paid per request: 64 KiB still holds headers far
+ * beyond what kubectl and client-go send, and 32 KiB stream chunks.
+ */
+#define CONN_POOL_BYTES (64 * 1024)
 
 const char *corral_request_query(const struct corral_request *req, const char *key)
 {
@@ -481,7 +488,7 @@ int corral_server_start(struct corral_apiserver *srv)
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+        (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         NULL, tls.cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, tls.cert,
         MHD_OPTION_HTTPS_MEM_KEY, tls.key, tls.trust ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END,

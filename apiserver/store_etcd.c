@@ -26,7 +26,9 @@
  *
  * Transport: a pool of curl easy handles (kept-alive connections) for unary calls; endpoints are
  * tried in turn when one cannot be connected to (only then, since a request that was sent may
- * have been applied). Failures are CORRAL_EUNAVAILABLE.
+ * have been applied). Failures are CORRAL_EUNAVAILABLE. https:// endpoints verify etcd's
+ * certificate (against ca_file, else the system's CAs) and present a client certificate when
+ * one is configured.
  */
 #include "cache.h"
 #include "store.h"
@@ -45,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG "store-etcd"
 #define PAGE_SIZE 1000
@@ -66,7 +69,8 @@ struct etcd_store {
     unsigned endpoint; /* atomic: the one in use */
     char *prefix;      /* etcd key prefix, no trailing '/' */
     size_t prefix_len;
-    char *range_key, *range_end; /* base64 of prefix "/" and prefix "0": every store key */
+    char *range_key, *range_end;          /* base64 of prefix "/" and prefix "0": every store key */
+    char *ca_file, *cert_file, *key_file; /* TLS, NULL = not set */
 
     pthread_mutex_t pool_mu;
     CURL **pool;
@@ -276,9 +280,15 @@ static void handle_put(struct etcd_store *s, CURL *h)
         curl_easy_cleanup(h);
 }
 
-static void set_common(CURL *h, const char *url, struct curl_slist *headers)
+static void set_common(struct etcd_store *s, CURL *h, const char *url, struct curl_slist *headers)
 {
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (s->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
+    if (s->cert_file) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, s->cert_file);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, s->key_file);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
@@ -309,7 +319,7 @@ static int post_once(struct etcd_store *s, CURL *h, const char *ep, const char *
     struct buf out = {0};
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
     snprintf(url, sizeof(url), "%s%s", ep, path);
-    set_common(h, url, hdr);
+    set_common(s, h, url, hdr);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)CALL_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, buf_write_cb);
@@ -393,6 +403,21 @@ static int snapshot_add(struct etcd_store *s, const json_t *j, struct corral_cac
     return 0;
 }
 
+/* Moves a range request on to the first key after the last one of kvs. Returns 0 or an error. */
+static int page_next(json_t *req, const json_t *kvs)
+{
+    const json_t *last = json_array_get(kvs, json_array_size(kvs) - 1);
+    const char *k = json_string_value(json_object_get(last, "key"));
+    char *key;
+    size_t len;
+    int rc = k ? corral_pki_base64_decode(k, &key, &len) : -EINVAL;
+    if (rc != 0)
+        return rc;
+    json_t *next = b64(key, len + 1); /* key + "\0" */
+    free(key);
+    return next && json_object_set_new(req, "key", next) == 0 ? 0 : -ENOMEM;
+}
+
 /* Lists every key under the prefix at one revision into m. Returns 0 and *rev, or an error. */
 static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint64_t *bytes,
                          int64_t *rev)
@@ -402,9 +427,10 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
     if (!req)
         return -ENOMEM;
     int rc = 0;
+    bool more = true;
     *rev = 0;
     *bytes = 0;
-    for (;;) {
+    while (rc == 0 && more) {
         json_t *reply;
         if ((rc = etcd_post(s, "/v3/kv/range", req, &reply)) != 0)
             break;
@@ -415,19 +441,10 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
         const json_t *kvs = json_object_get(reply, "kvs"), *j;
         size_t i;
         json_array_foreach(kvs, i, j) if (rc == 0) rc = snapshot_add(s, j, m, bytes);
-        bool more = json_is_true(json_object_get(reply, "more")) && json_array_size(kvs);
-        const char *last =
-            more ? json_string_value(json_object_get(json_array_get(kvs, i - 1), "key")) : NULL;
-        /* the next page starts just after the last key: key + "\0" */
-        char *lk = NULL;
-        size_t lklen = 0;
-        if (rc == 0 && last && corral_pki_base64_decode(last, &lk, &lklen) == 0) {
-            json_object_set_new(req, "key", b64(lk, lklen + 1));
-            free(lk);
-        }
+        more = json_is_true(json_object_get(reply, "more")) && json_array_size(kvs);
+        if (rc == 0 && more)
+            rc = page_next(req, kvs);
         json_decref(reply);
-        if (rc != 0 || !more)
-            break;
     }
     json_decref(req);
     return rc;
@@ -435,31 +452,42 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
 
 /* ---- the watch ---------------------------------------------------------------------------- */
 
-/* Applies one etcd event to the cache (watch thread only). */
+/*
+ * Fills *ch for an etcd event on kv, given the cached state cur. Returns false when there is
+ * nothing to apply: a delete of what the cache never had, or a value that is not ours.
+ */
+static bool event_change(const struct etcd_kv *kv, bool del, const struct corral_cache_entry *cur,
+                         struct corral_cache_change *ch)
+{
+    *ch = (struct corral_cache_change){
+        .rev = kv->mod_rev,
+        .ts = (int64_t)time(NULL),
+        .create_rev = cur && del ? cur->create_rev : kv->create_rev,
+        .prev_rev = cur ? cur->mod_rev : 0,
+        .prev = cur ? corral_blob_ref(cur->value) : NULL,
+    };
+    if (del) {
+        ch->type = CORRAL_EVENT_DELETED;
+        ch->value = cur ? corral_store_blob_restamp(cur->value, kv->mod_rev) : NULL;
+    } else {
+        ch->type = cur ? CORRAL_EVENT_MODIFIED : CORRAL_EVENT_ADDED;
+        ch->value = kv->value ? value_decode(kv->value, kv->vlen, kv->mod_rev) : NULL;
+    }
+    return ch->value != NULL;
+}
+
+/* Applies one etcd event to the cache (watch thread only). Returns 0 or -ENOMEM. */
 static int apply_event(struct etcd_store *s, const json_t *ev)
 {
     struct etcd_kv kv;
     int rc = kv_parse(s, json_object_get(ev, "kv"), &kv);
     if (rc != 0)
         return rc == -ENOMEM ? rc : 0;
-    bool del = json_is_string(json_object_get(ev, "type")) &&
-               strcmp(json_string_value(json_object_get(ev, "type")), "DELETE") == 0;
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    bool del = type && strcmp(type, "DELETE") == 0; /* PUT, the default, is left out */
     const struct corral_cache_entry *cur = corral_cache_peek(&s->cache, kv.key);
-    struct corral_cache_change ch = {
-        .rev = kv.mod_rev,
-        .ts = (int64_t)time(NULL),
-        .create_rev = cur && del ? cur->create_rev : kv.create_rev,
-        .prev_rev = cur ? cur->mod_rev : 0,
-        .prev = cur ? corral_blob_ref(cur->value) : NULL,
-    };
-    if (del) {
-        ch.type = CORRAL_EVENT_DELETED;
-        ch.value = cur ? corral_store_blob_restamp(cur->value, kv.mod_rev) : NULL;
-    } else {
-        ch.type = cur ? CORRAL_EVENT_MODIFIED : CORRAL_EVENT_ADDED;
-        ch.value = kv.value ? value_decode(kv.value, kv.vlen, kv.mod_rev) : NULL;
-    }
-    if (!ch.value) { /* a delete of what we never had, or a value that is not ours */
+    struct corral_cache_change ch;
+    if (!event_change(&kv, del, cur, &ch)) {
         if (!del || cur)
             corral_warn(LOG, "%s%s@%" PRId64 ": not a corral value; ignored", s->prefix, kv.key,
                         kv.mod_rev);
@@ -607,7 +635,7 @@ static int watch_once(struct etcd_store *s)
     snprintf(url, sizeof(url), "%s/v3/watch", s->endpoints[ep]);
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
     struct stream st = {.s = s};
-    set_common(h, url, hdr);
+    set_common(s, h, url, hdr);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stream_write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
@@ -942,6 +970,9 @@ static void etcd_free(struct etcd_store *s)
     free(s->prefix);
     free(s->range_key);
     free(s->range_end);
+    free(s->ca_file);
+    free(s->cert_file);
+    free(s->key_file);
     corral_cache_destroy(&s->cache);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->req_mu);
@@ -1053,6 +1084,35 @@ static int set_prefix(struct etcd_store *s, const char *prefix)
     return s->range_key && s->range_end ? 0 : -ENOMEM;
 }
 
+/* Copies one TLS file setting after checking that the file can be read. */
+static int tls_file(const char *what, const char *path, char **out)
+{
+    if (!path)
+        return 0;
+    if (access(path, R_OK) != 0) {
+        corral_error(LOG, "etcd %s %s: %s", what, path, strerror(errno));
+        return -EINVAL;
+    }
+    *out = strdup(path);
+    return *out ? 0 : -ENOMEM;
+}
+
+static int set_tls(struct etcd_store *s, const struct corral_store_etcd_tls *tls)
+{
+    if (!tls)
+        return 0;
+    if (!tls->cert_file != !tls->key_file) {
+        corral_error(LOG, "etcd client certificate and key go together: give both or neither");
+        return -EINVAL;
+    }
+    int rc = tls_file("CA file", tls->ca_file, &s->ca_file);
+    if (rc == 0)
+        rc = tls_file("certificate", tls->cert_file, &s->cert_file);
+    if (rc == 0)
+        rc = tls_file("key", tls->key_file, &s->key_file);
+    return rc;
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
 static void curl_init_once(void)
@@ -1096,6 +1156,12 @@ static int initial_load(struct etcd_store *s)
 
 int corral_store_open_etcd(const char *endpoints, const char *prefix, struct corral_store **out)
 {
+    return corral_store_open_etcd_tls(endpoints, prefix, NULL, out);
+}
+
+int corral_store_open_etcd_tls(const char *endpoints, const char *prefix,
+                               const struct corral_store_etcd_tls *tls, struct corral_store **out)
+{
     if (!endpoints || !prefix || !out)
         return -EINVAL;
     *out = NULL;
@@ -1107,6 +1173,8 @@ int corral_store_open_etcd(const char *endpoints, const char *prefix, struct cor
     int err = parse_endpoints(s, endpoints);
     if (err == 0)
         err = set_prefix(s, prefix);
+    if (err == 0)
+        err = set_tls(s, tls);
     if (err == 0 && !(s->multi = curl_multi_init()))
         err = -ENOMEM;
     if (err == 0 && (err = initial_load(s)) != 0)

@@ -176,6 +176,12 @@ static void test_certificates(void)
     CHECK_INT_EQ(corral_authn_request(authn, NULL, der, len, &id, why, 160), 0);
     CHECK_STR_EQ(id.name, "admin");
     CHECK_INT_EQ(id.method, CORRAL_AUTHN_CERT);
+    /* the second time comes from the verification cache: same identity */
+    struct corral_identity again;
+    CHECK_INT_EQ(corral_authn_request(authn, NULL, der, len, &again, why, 160), 0);
+    CHECK_STR_EQ(again.name, "admin");
+    CHECK_INT_EQ(again.n_groups, id.n_groups);
+    CHECK_STR_EQ(again.groups[0], id.groups[0]);
     CHECK(corral_identity_in_group(&id, "system:masters"));
     CHECK(corral_identity_in_group(&id, "system:authenticated"));
     /* a good certificate wins over a bad token (tried first) */
