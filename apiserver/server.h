@@ -28,6 +28,9 @@ struct corral_apiserver_config {
     const char *listen;        /* "127.0.0.1:6443" */
     const char *data_dir;
     const char *etcd;          /* etcd endpoints; NULL = embedded SQLite */
+    const char *etcd_ca;       /* etcd TLS: CA, client certificate and key files */
+    const char *etcd_cert;
+    const char *etcd_key;
     bool insecure_http;
     const char *cluster_dir;   /* what `corral init --dir` wrote (certificates, tokens) */
     size_t max_body;           /* bytes */
