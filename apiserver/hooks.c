@@ -760,7 +760,23 @@ static void log_proxy_free(void *ctx)
     free(lp);
 }
 
-static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const char *url)
+/*
+ * A node agent serves logs with a certificate from a CA of its own and publishes that CA in
+ * its Node (annotation corral.io/kubelet-serving-ca, which only the node and admins may
+ * write): trust exactly that CA for the node, when it is there.
+ */
+static void trust_node_ca(CURL *curl, const json_t *node)
+{
+    const char *ca = json_string_value(
+        json_object_get(corral_meta_annotations(node), "corral.io/kubelet-serving-ca"));
+    if (!ca)
+        return;
+    struct curl_blob blob = {(void *)ca, strlen(ca), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+}
+
+static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const char *url,
+                                         const json_t *node)
 {
     struct log_proxy *lp = calloc(1, sizeof(*lp));
     if (!lp || pipe(lp->fd) < 0) {
@@ -776,6 +792,7 @@ static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const cha
     curl_easy_setopt(lp->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(lp->curl, CURLOPT_CONNECTTIMEOUT, 5L);
     corral_auth_kubelet_client(srv->auth, lp->curl);
+    trust_node_ca(lp->curl, node);
     if (pthread_create(&lp->thread, NULL, log_thread, lp) != 0) {
         close(lp->fd[0]);
         close(lp->fd[1]);
@@ -822,7 +839,7 @@ void corral_hooks_pod_log(struct corral_request *req)
                            node_name ? "ContainerCreating" : "the pod is not scheduled yet");
         goto out;
     }
-    struct log_proxy *lp = log_proxy_start(req->srv, url);
+    struct log_proxy *lp = log_proxy_start(req->srv, url, node);
     if (!lp) {
         corral_reply_error(req, -ENOMEM, NULL);
         goto out;

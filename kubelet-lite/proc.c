@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,6 +89,9 @@ static void child_run(const struct corral_proc_spec *s, const char *path, int er
         sigaction(sig, &dfl, NULL); /* fails harmlessly for SIGKILL/SIGSTOP and RT holes */
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0)
+        child_fail(errfd, STAGE_SETUP);
+    /* a container does not outlive its agent (which, restarted, would not know it) */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != s->parent)
         child_fail(errfd, STAGE_SETUP);
     if (s->cgroup_procs_fd >= 0 && write(s->cgroup_procs_fd, "0", 1) != 1)
         child_fail(errfd, STAGE_CGROUP);
@@ -165,6 +169,9 @@ int corral_proc_spawn(const struct corral_proc_spec *spec, struct corral_proc *p
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -errno;
     }
+    struct corral_proc_spec spec_copy = *spec;
+    spec_copy.parent = getpid();
+    spec = &spec_copy;
     pid_t pid = fork();
     if (pid < 0) {
         rc = -errno;
