@@ -8,6 +8,7 @@
 #include "authn.h"
 #include "error.h"
 #include "harness.h"
+#include "test_scratch.h"
 #include "init.h"
 #include "pki.h"
 
@@ -42,8 +43,9 @@ static void setup(void)
 {
     if (authn)
         return;
-    snprintf(dir, sizeof(dir), "/tmp/corral-authn-XXXXXX");
-    CHECK(mkdtemp(dir) != NULL);
+    char *d = test_scratch_dir();
+    snprintf(dir, sizeof(dir), "%s", d);
+    free(d);
     struct corral_init_opts o = {.dir = dir, .bootstrap_tokens = 1, .quiet = true};
     CHECK_INT_EQ(corral_init_run(&o), 0);
     CHECK_INT_EQ(corral_authn_new_from_dir(dir, &authn), 0);
