@@ -61,6 +61,12 @@ struct corral_user {
     int n_groups;
 };
 
+/* The authenticated caller when it impersonates someone (kubectl --as): for the audit log. */
+struct corral_impersonator {
+    bool active;
+    struct corral_user real;
+};
+
 enum corral_target_shape {
     CORRAL_TARGET_COLLECTION,
     CORRAL_TARGET_OBJECT,
@@ -84,6 +90,7 @@ struct corral_request {
     char sub[32];
     const char *verb; /* get, list, watch, create, update, patch, delete, deletecollection */
     struct corral_user user;
+    struct corral_impersonator impersonator;
     int code;
     uint64_t start_ns;
     uint64_t received_ns; /* wall clock, for the audit log */
