@@ -34,6 +34,7 @@ static void usage(FILE *out)
             "picks one)\n"
             "  --data-dir DIR            embedded store directory (default /var/lib/corral)\n"
             "  --etcd-servers URLS       use etcd (comma-separated URLs) instead of SQLite\n"
+            "  --etcd-cafile F, --etcd-certfile F, --etcd-keyfile F   TLS to etcd\n"
             "  --cluster-dir DIR         what `corral init --dir DIR` wrote: certificates, CA, "
             "tokens\n"
             "  --audit-log-path FILE     append a JSON line per mutating request\n"
@@ -50,6 +51,9 @@ enum {
     OPT_LISTEN = 1,
     OPT_DATA,
     OPT_ETCD,
+    OPT_ETCD_CA,
+    OPT_ETCD_CERT,
+    OPT_ETCD_KEY,
     OPT_CLUSTER,
     OPT_AUDIT,
     OPT_CERT,
@@ -68,6 +72,9 @@ static const struct option options[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"data-dir", required_argument, NULL, OPT_DATA},
     {"etcd-servers", required_argument, NULL, OPT_ETCD},
+    {"etcd-cafile", required_argument, NULL, OPT_ETCD_CA},
+    {"etcd-certfile", required_argument, NULL, OPT_ETCD_CERT},
+    {"etcd-keyfile", required_argument, NULL, OPT_ETCD_KEY},
     {"cluster-dir", required_argument, NULL, OPT_CLUSTER},
     {"audit-log-path", required_argument, NULL, OPT_AUDIT},
     {"tls-cert-file", required_argument, NULL, OPT_CERT},
@@ -107,6 +114,9 @@ static int parse_options(int argc, char **argv, struct corral_apiserver_config *
         case OPT_LISTEN: cfg->listen = optarg; break;
         case OPT_DATA: cfg->data_dir = optarg; break;
         case OPT_ETCD: cfg->etcd = optarg; break;
+        case OPT_ETCD_CA: cfg->etcd_ca = optarg; break;
+        case OPT_ETCD_CERT: cfg->etcd_cert = optarg; break;
+        case OPT_ETCD_KEY: cfg->etcd_key = optarg; break;
         case OPT_CLUSTER: acfg->cluster_dir = cfg->cluster_dir = optarg; break;
         case OPT_AUDIT: acfg->audit_log = optarg; break;
         case OPT_CERT: acfg->tls_cert_file = optarg; break;

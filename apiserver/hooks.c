@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -616,6 +617,7 @@ struct log_proxy {
     char *errbody;  /* non-200 body */
     size_t errlen;
     bool joined;
+    struct corral_apiserver *srv;
 };
 
 static size_t log_write(char *data, size_t size, size_t n, void *ctx)
@@ -743,8 +745,16 @@ static int log_url(struct corral_request *req, const json_t *pod, const json_t *
 static long pipe_read(void *ctx, char *buf, size_t max)
 {
     struct log_proxy *lp = ctx;
-    ssize_t n = read(lp->fd[0], buf, max);
-    return n < 0 ? -1 : (long)n;
+    for (;;) {
+        struct pollfd p = {lp->fd[0], POLLIN, 0};
+        int ready = poll(&p, 1, 1000); /* wake up now and then to notice a shutdown */
+        if (atomic_load(&lp->srv->stopping))
+            return 0;
+        if (ready == 0)
+            continue;
+        ssize_t n = read(lp->fd[0], buf, max);
+        return n < 0 ? -1 : (long)n;
+    }
 }
 
 static void log_proxy_free(void *ctx)
@@ -785,6 +795,7 @@ static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const cha
     }
     pthread_mutex_init(&lp->lock, NULL);
     pthread_cond_init(&lp->cond, NULL);
+    lp->srv = srv;
     lp->curl = curl_easy_init();
     curl_easy_setopt(lp->curl, CURLOPT_URL, url);
     curl_easy_setopt(lp->curl, CURLOPT_WRITEFUNCTION, log_write);

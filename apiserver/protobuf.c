@@ -46,6 +46,8 @@ static uint64_t read_varint(struct pb *r)
 /* Reads the next field; returns false at the end or on malformed input (r->bad set). */
 static bool next_field(struct pb *r, struct pb_field *f)
 {
+    f->data = NULL;
+    f->len = 0;
     if (r->p >= r->end || r->bad)
         return false;
     uint64_t key = read_varint(r);
