@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1124,6 +1125,7 @@ int corral_agent_run(const struct corral_kubelet_options *opts, struct corral_to
     if (rc == 0)
         rc = start_threads(&a);
     if (rc == 0) {
+        malloc_trim(0); /* start-up garbage (XML parsing, certificates) goes back to the OS */
         printf("listening on https://%s:%d\n", a.address, corral_logserver_port(a.ls));
         fflush(stdout);
         corral_info(SUBSYS, "node %s: API server %s, address %s, state %s", a.name, a.id.server,
