@@ -283,7 +283,10 @@ static json_t *subset_for(json_t *subsets, json_t *ports)
         if (json_equal(json_object_get(s, "ports"), ports))
             return s;
     }
-    s = json_pack("{s:[], s:[], s:O}", "addresses", "notReadyAddresses", ports);
+    s = json_object();
+    json_object_set_new(s, "addresses", json_array());
+    json_object_set_new(s, "notReadyAddresses", json_array());
+    json_object_set(s, "ports", ports);
     json_array_append_new(subsets, s);
     return s;
 }
