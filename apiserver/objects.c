@@ -331,6 +331,9 @@ struct write_opts {
     bool dry_run;
     bool status_only;
     int64_t expect_rev; /* update: 0 = take it from the body or the stored object */
+    /* create: a last step before the object is stored (signing a CSR) */
+    int (*before_store)(struct corral_request *req, json_t *obj, json_t **status);
+    struct corral_request *req;
 };
 
 static int create_object(struct corral_apiserver *srv, const struct corral_resource *res,
@@ -358,6 +361,8 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
         rc = check_namespace(srv, corral_meta_namespace(obj), status);
     if (rc == 0)
         rc = corral_hooks_before_create(srv, res, obj, status);
+    if (rc == 0 && wo->before_store && !wo->dry_run)
+        rc = wo->before_store(wo->req, obj, status);
     if (rc < 0)
         goto out_free;
     if (wo->dry_run) {
@@ -747,7 +752,9 @@ static void handle_create(struct corral_request *req)
         json_decref(obj);
         return;
     }
-    struct write_opts wo = {.dry_run = dry_run(req)};
+    struct write_opts wo = {.dry_run = dry_run(req), .req = req};
+    if (strcmp(req->res->group, "certificates.k8s.io") == 0)
+        wo.before_store = corral_auth_sign_csr;
     struct corral_store_obj out = {0};
     json_t *status = NULL;
     int rc = create_object(req->srv, req->res, req->ns, obj, &wo, &out, &status);
@@ -1286,6 +1293,21 @@ static const struct object_route *find_route(struct corral_request *req, bool *p
     return NULL;
 }
 
+/* The Kubernetes verb a method implies, for requests no route serves. */
+static const char *verb_for_method(const struct corral_request *req)
+{
+    static const struct {
+        const char *method, *verb;
+    } verbs[] = {{"POST", "create"}, {"PUT", "update"}, {"PATCH", "patch"},
+                 {"DELETE", "delete"}, {"GET", "get"}, {"HEAD", "get"}};
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strcmp(req->method, verbs[i].method) == 0)
+            return req->shape == CORRAL_TARGET_COLLECTION && verbs[i].verb[0] == 'd'
+                       ? "deletecollection"
+                       : verbs[i].verb;
+    return "unknown";
+}
+
 int corral_objects_classify(struct corral_request *req)
 {
     bool known;
@@ -1294,7 +1316,9 @@ int corral_objects_classify(struct corral_request *req)
     const struct object_route *route = find_route(req, &known);
     if (route)
         req->verb = route->handler == handle_list && is_watch(req) ? "watch" : route->verb;
-    return route ? 0 : CORRAL_ENOTFOUND;
+    else
+        req->verb = verb_for_method(req);
+    return 0;
 }
 
 void corral_objects_dispatch(struct corral_request *req)
@@ -1307,6 +1331,10 @@ void corral_objects_dispatch(struct corral_request *req)
     bool path_known;
     const struct object_route *route = find_route(req, &path_known);
     if (!route) {
+        /* authorize first, so that a caller without rights learns nothing more than 403 */
+        req->verb = verb_for_method(req);
+        if (corral_auth_authorize(req->srv->auth, req) < 0)
+            return;
         corral_reply_error(req, path_known ? CORRAL_EMETHOD : CORRAL_ENOTFOUND,
                            path_known ? "the server does not allow this method on the requested "
                                         "resource"
@@ -1314,8 +1342,16 @@ void corral_objects_dispatch(struct corral_request *req)
         return;
     }
     req->verb = route->handler == handle_list && is_watch(req) ? "watch" : route->verb;
+    if (!req->res->stored && strcmp(req->verb, "create") != 0) {
+        corral_reply_error(req, CORRAL_EMETHOD, "%s only accept create", req->res->plural);
+        return;
+    }
     if (corral_auth_authorize(req->srv->auth, req) < 0)
         return;
+    if (!req->res->stored) {
+        corral_auth_review(req);
+        return;
+    }
     if (strcmp(req->verb, "watch") == 0)
         corral_watch_serve(req);
     else

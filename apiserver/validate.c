@@ -162,7 +162,9 @@ static bool is_gpu_resource(const char *name)
     return strcmp(name, "nvidia.com/gpu") == 0 || strcmp(name, "corral.io/gpu-milli") == 0;
 }
 
-static void check_resource_list(const json_t *list, const char *field,
+/* pod: a container's request (a GPU share is below 1000); else a Node's capacity, where
+ * corral.io/gpu-milli is 1000 per GPU (docs/gpus.md). */
+static void check_resource_list(const json_t *list, const char *field, bool pod,
                                 struct corral_field_errors *fe)
 {
     char p[512];
@@ -186,7 +188,7 @@ static void check_resource_list(const json_t *list, const char *field,
                                "equal to 0", json_is_string(v) ? json_string_value(v) : "");
         if (is_gpu_resource(k) && q.scale < 0)
             corral_field_error(fe, INVALID, p, "Invalid value: must be an integer");
-        if (strcmp(k, "corral.io/gpu-milli") == 0 && corral_quantity_value(&q) >= 1000)
+        if (pod && strcmp(k, "corral.io/gpu-milli") == 0 && corral_quantity_value(&q) >= 1000)
             corral_field_error(fe, INVALID, p, "Invalid value: a GPU share must be below 1000 "
                                "(ask for whole GPUs with nvidia.com/gpu)");
         if (!strchr(k, '/') && !one_of(k, (const char *const[]){"cpu", "memory",
@@ -302,9 +304,9 @@ static void check_container(const json_t *c, const char *field, json_t *names,
     require_string(c, "image", path(p, sizeof(p), "%s.image", field), fe);
     json_t *res = json_object_get(c, "resources");
     check_resource_list(json_object_get(res, "limits"),
-                        path(p, sizeof(p), "%s.resources.limits", field), fe);
+                        path(p, sizeof(p), "%s.resources.limits", field), true, fe);
     check_resource_list(json_object_get(res, "requests"),
-                        path(p, sizeof(p), "%s.resources.requests", field), fe);
+                        path(p, sizeof(p), "%s.resources.requests", field), true, fe);
     check_requests_within_limits(res, path(p, sizeof(p), "%s.resources", field), fe);
     size_t i;
     json_t *port;
@@ -470,8 +472,8 @@ void corral_validate_node(const json_t *obj, const json_t *old, struct corral_fi
                                effect ? effect : "");
     }
     json_t *status = json_object_get(obj, "status");
-    check_resource_list(json_object_get(status, "capacity"), "status.capacity", fe);
-    check_resource_list(json_object_get(status, "allocatable"), "status.allocatable", fe);
+    check_resource_list(json_object_get(status, "capacity"), "status.capacity", false, fe);
+    check_resource_list(json_object_get(status, "allocatable"), "status.allocatable", false, fe);
 }
 
 static void check_service_port(const json_t *port, size_t i, json_t *seen,

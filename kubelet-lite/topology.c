@@ -250,9 +250,10 @@ static bool uuid_usable(const char *uuid)
 /* Takes what one OS device knows. NVML names win over CUDA over OpenCL. */
 static void apply_osdev(struct corral_gpu *g, hwloc_obj_t os, unsigned *name_rank)
 {
-    static const unsigned rank[] = {[BACKEND_OTHER] = 0, [BACKEND_OPENCL] = 1,
-                                    [BACKEND_CUDA] = 2, [BACKEND_NVML] = 3};
-    static const unsigned src[] = {[BACKEND_OTHER] = 0, [BACKEND_OPENCL] = CORRAL_GPU_SRC_OPENCL,
+    static const unsigned rank[] = {
+        [BACKEND_OTHER] = 0, [BACKEND_OPENCL] = 1, [BACKEND_CUDA] = 2, [BACKEND_NVML] = 3};
+    static const unsigned src[] = {[BACKEND_OTHER] = 0,
+                                   [BACKEND_OPENCL] = CORRAL_GPU_SRC_OPENCL,
                                    [BACKEND_CUDA] = CORRAL_GPU_SRC_CUDA,
                                    [BACKEND_NVML] = CORRAL_GPU_SRC_NVML};
     enum backend b = osdev_backend(os);
@@ -480,10 +481,10 @@ static int read_nvlink(hwloc_topology_t t, struct corral_topology *topo, hwloc_o
         nr == 0)
         return 0;
     if (has_nvswitch(d)) {
-        if (hwloc_distances_transform(t, d, HWLOC_DISTANCES_TRANSFORM_MERGE_SWITCH_PORTS, NULL,
-                                      0) < 0 ||
-            hwloc_distances_transform(t, d, HWLOC_DISTANCES_TRANSFORM_TRANSITIVE_CLOSURE, NULL,
-                                      0) < 0)
+        if (hwloc_distances_transform(t, d, HWLOC_DISTANCES_TRANSFORM_MERGE_SWITCH_PORTS, NULL, 0) <
+                0 ||
+            hwloc_distances_transform(t, d, HWLOC_DISTANCES_TRANSFORM_TRANSITIVE_CLOSURE, NULL, 0) <
+                0)
             corral_warn(SUBSYS, "NVLinkBandwidth: cannot resolve NVSwitch paths: %s",
                         strerror(errno));
     }
@@ -672,8 +673,7 @@ static void probe_live(struct corral_topology *topo)
         snprintf(topo->gpu_probe, sizeof(topo->gpu_probe), "no NVIDIA driver library (%s)", why);
         return;
     }
-    snprintf(topo->gpu_probe, sizeof(topo->gpu_probe), "%s: %zu GPU%s", lib, n,
-             n == 1 ? "" : "s");
+    snprintf(topo->gpu_probe, sizeof(topo->gpu_probe), "%s: %zu GPU%s", lib, n, n == 1 ? "" : "s");
     if (corral_topology_merge_probe(topo, p, n, source) < 0)
         corral_warn(SUBSYS, "out of memory merging %s results", lib);
     free(p);
