@@ -35,8 +35,10 @@ static void usage(FILE *out)
             "picks one)\n"
             "  --data-dir DIR            embedded store directory (default /var/lib/corral)\n"
             "  --etcd-servers URLS       use etcd (comma-separated URLs) instead of SQLite\n"
-            "  --pki-dir DIR             certificates from `corral init` (apiserver.crt/.key, "
-            "ca.crt)\n"
+            "  --etcd-cafile F, --etcd-certfile F, --etcd-keyfile F   TLS to etcd\n"
+            "  --cluster-dir DIR         what `corral init --dir DIR` wrote: certificates, CA, "
+            "tokens\n"
+            "  --audit-log-path FILE     append a JSON line per mutating request\n"
             "  --tls-cert-file F, --tls-private-key-file F, --client-ca-file F\n"
             "  --insecure-http           plain HTTP, no authentication (loopback only)\n"
             "  --max-body-bytes N        largest request body (default 3145728)\n"
@@ -50,7 +52,11 @@ enum {
     OPT_LISTEN = 1,
     OPT_DATA,
     OPT_ETCD,
-    OPT_PKI,
+    OPT_ETCD_CA,
+    OPT_ETCD_CERT,
+    OPT_ETCD_KEY,
+    OPT_CLUSTER,
+    OPT_AUDIT,
     OPT_CERT,
     OPT_KEY,
     OPT_CA,
@@ -67,7 +73,11 @@ static const struct option options[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"data-dir", required_argument, NULL, OPT_DATA},
     {"etcd-servers", required_argument, NULL, OPT_ETCD},
-    {"pki-dir", required_argument, NULL, OPT_PKI},
+    {"etcd-cafile", required_argument, NULL, OPT_ETCD_CA},
+    {"etcd-certfile", required_argument, NULL, OPT_ETCD_CERT},
+    {"etcd-keyfile", required_argument, NULL, OPT_ETCD_KEY},
+    {"cluster-dir", required_argument, NULL, OPT_CLUSTER},
+    {"audit-log-path", required_argument, NULL, OPT_AUDIT},
     {"tls-cert-file", required_argument, NULL, OPT_CERT},
     {"tls-private-key-file", required_argument, NULL, OPT_KEY},
     {"client-ca-file", required_argument, NULL, OPT_CA},
@@ -105,7 +115,11 @@ static int parse_options(int argc, char **argv, struct corral_apiserver_config *
         case OPT_LISTEN: cfg->listen = optarg; break;
         case OPT_DATA: cfg->data_dir = optarg; break;
         case OPT_ETCD: cfg->etcd = optarg; break;
-        case OPT_PKI: acfg->pki_dir = cfg->pki_dir = optarg; break;
+        case OPT_ETCD_CA: cfg->etcd_ca = optarg; break;
+        case OPT_ETCD_CERT: cfg->etcd_cert = optarg; break;
+        case OPT_ETCD_KEY: cfg->etcd_key = optarg; break;
+        case OPT_CLUSTER: acfg->cluster_dir = cfg->cluster_dir = optarg; break;
+        case OPT_AUDIT: acfg->audit_log = optarg; break;
         case OPT_CERT: acfg->tls_cert_file = optarg; break;
         case OPT_KEY: acfg->tls_key_file = optarg; break;
         case OPT_CA: acfg->client_ca_file = optarg; break;

@@ -301,6 +301,46 @@ void corral_cache_set_retention(struct corral_cache *c, const struct corral_stor
     pthread_rwlock_unlock(&c->lock);
 }
 
+static bool over_retention(const struct corral_cache *c, const struct corral_cache_event *ev,
+                           int64_t now)
+{
+    const struct corral_store_retention *r = &c->ret;
+    if (r->max_events && c->hist.n > r->max_events)
+        return true;
+    if (r->max_bytes && c->hist.bytes > r->max_bytes)
+        return true;
+    return r->max_age_s && ev->ts + (int64_t)r->max_age_s < now;
+}
+
+/* Drops events at or below upto, then while a retention limit is exceeded (lock held). */
+static void retain_locked(struct corral_cache *c, int64_t upto, int64_t now,
+                          void (*dropped)(void *ctx, const struct corral_cache_event *ev),
+                          void *ctx)
+{
+    if (upto > c->rev)
+        upto = c->rev;
+    while (c->hist.n > 0) {
+        const struct corral_cache_event *old = corral_cache_history_at(&c->hist, 0);
+        if (old->rev > upto && !over_retention(c, old, now))
+            break;
+        struct corral_cache_event ev;
+        corral_cache_history_pop(&c->hist, &ev);
+        if (dropped)
+            dropped(ctx, &ev);
+        corral_cache_event_clear(&ev);
+    }
+    if (upto > c->hist.compacted)
+        c->hist.compacted = upto;
+    corral_cache_history_shrink(&c->hist);
+}
+
+static void wake_all(struct corral_cache *c)
+{
+    pthread_mutex_lock(&c->wait_mu);
+    pthread_cond_broadcast(&c->wait_cv);
+    pthread_mutex_unlock(&c->wait_mu);
+}
+
 /* ---- the mutator -------------------------------------------------------------------------- */
 
 const struct corral_cache_entry *corral_cache_peek(struct corral_cache *c, const char *key)
@@ -379,7 +419,8 @@ static void apply_one(struct corral_cache *c, struct corral_cache_change *ch,
 }
 
 void corral_cache_apply(struct corral_cache *c, struct corral_cache_change *ch, size_t n,
-                        int64_t rev)
+                        int64_t rev,
+                        void (*dropped)(void *ctx, const struct corral_cache_event *ev), void *ctx)
 {
     pthread_rwlock_wrlock(&c->lock);
     for (size_t i = 0; i < n; i++) {
@@ -389,23 +430,11 @@ void corral_cache_apply(struct corral_cache *c, struct corral_cache_change *ch, 
     }
     if (rev > c->rev)
         __atomic_store_n(&c->rev, rev, __ATOMIC_RELEASE);
+    if (n > 0) /* retention, before anyone sees the new revision */
+        retain_locked(c, 0, n ? ch[0].ts : 0, dropped, ctx);
     corral_cache_map_trim(&c->map, 16);
     pthread_rwlock_unlock(&c->lock);
-
-    pthread_mutex_lock(&c->wait_mu);
-    pthread_cond_broadcast(&c->wait_cv);
-    pthread_mutex_unlock(&c->wait_mu);
-}
-
-static bool over_retention(const struct corral_cache *c, const struct corral_cache_event *ev,
-                           int64_t now)
-{
-    const struct corral_store_retention *r = &c->ret;
-    if (r->max_events && c->hist.n > r->max_events)
-        return true;
-    if (r->max_bytes && c->hist.bytes > r->max_bytes)
-        return true;
-    return r->max_age_s && ev->ts + (int64_t)r->max_age_s < now;
+    wake_all(c);
 }
 
 int64_t corral_cache_compact(struct corral_cache *c, int64_t upto, int64_t now,
@@ -413,24 +442,42 @@ int64_t corral_cache_compact(struct corral_cache *c, int64_t upto, int64_t now,
                              void *ctx)
 {
     pthread_rwlock_wrlock(&c->lock);
-    if (upto > c->rev)
-        upto = c->rev;
-    while (c->hist.n > 0) {
-        const struct corral_cache_event *old = corral_cache_history_at(&c->hist, 0);
-        if (old->rev > upto && !over_retention(c, old, now))
-            break;
-        struct corral_cache_event ev;
-        corral_cache_history_pop(&c->hist, &ev);
-        if (dropped)
-            dropped(ctx, &ev);
-        corral_cache_event_clear(&ev);
-    }
-    if (upto > c->hist.compacted)
-        c->hist.compacted = upto;
-    corral_cache_history_shrink(&c->hist);
+    retain_locked(c, upto, now, dropped, ctx);
     int64_t compacted = c->hist.compacted;
     pthread_rwlock_unlock(&c->lock);
     return compacted;
+}
+
+void corral_cache_replace(struct corral_cache *c, struct corral_cache_map *m, uint64_t bytes,
+                          int64_t rev)
+{
+    struct corral_cache_map old;
+    struct corral_cache_history hist;
+    pthread_rwlock_wrlock(&c->lock);
+    old = c->map;
+    c->map = *m;
+    corral_cache_map_init(m);
+    c->bytes = bytes;
+    hist = c->hist;
+    corral_cache_history_init(&c->hist);
+    c->hist.compacted = rev > hist.compacted ? rev : hist.compacted;
+    if (rev > c->rev)
+        __atomic_store_n(&c->rev, rev, __ATOMIC_RELEASE);
+    pthread_rwlock_unlock(&c->lock);
+    corral_cache_map_destroy(&old);
+    corral_cache_history_destroy(&hist);
+    wake_all(c);
+}
+
+void corral_cache_advance(struct corral_cache *c, int64_t rev)
+{
+    pthread_rwlock_wrlock(&c->lock);
+    bool moved = rev > c->rev;
+    if (moved)
+        __atomic_store_n(&c->rev, rev, __ATOMIC_RELEASE);
+    pthread_rwlock_unlock(&c->lock);
+    if (moved)
+        wake_all(c);
 }
 
 void corral_cache_set_loaded(struct corral_cache *c, int64_t rev, int64_t compacted)
@@ -477,7 +524,8 @@ static int load_state(struct corral_cache *c, const char *key, struct corral_blo
 }
 
 int corral_cache_load(struct corral_cache *c, const char *key, struct corral_blob *value,
-                      int64_t create_rev, int64_t rev, bool deleted, int64_t ts)
+                      int64_t create_rev, int64_t rev, bool deleted, int64_t ts,
+                      void (*dropped)(void *ctx, const struct corral_cache_event *ev), void *ctx)
 {
     if (rev <= c->hist.compacted) {
         pthread_rwlock_wrlock(&c->lock);
@@ -508,6 +556,6 @@ int corral_cache_load(struct corral_cache *c, const char *key, struct corral_blo
         corral_cache_change_clear(&ch);
         return rc;
     }
-    corral_cache_apply(c, &ch, 1, rev);
+    corral_cache_apply(c, &ch, 1, rev, dropped, ctx);
     return 0;
 }

@@ -97,10 +97,13 @@ int corral_cache_reserve(struct corral_cache *c, size_t n, size_t adds);
 
 /*
  * Applies n prepared changes (in revision order, after a reserve) under the write lock, raises
- * the revision to at least rev, and wakes the watchers. Takes over what the changes own.
+ * the revision to at least rev, applies the history retention (calling dropped for each event it
+ * drops, as corral_cache_compact does), and then wakes the watchers. Takes over what the changes
+ * own.
  */
 void corral_cache_apply(struct corral_cache *c, struct corral_cache_change *ch, size_t n,
-                        int64_t rev);
+                        int64_t rev,
+                        void (*dropped)(void *ctx, const struct corral_cache_event *ev), void *ctx);
 
 /*
  * Compacts the history: drops every event at or below upto (0: none on that ground) and then the
@@ -116,13 +119,26 @@ int64_t corral_cache_compact(struct corral_cache *c, int64_t upto, int64_t now,
 void corral_cache_set_loaded(struct corral_cache *c, int64_t rev, int64_t compacted);
 
 /*
+ * Replaces every object with those of m (taken over; m is left empty), whose values' lengths
+ * sum to bytes, as of revision rev: the history is dropped and compacted set to rev, so that
+ * watchers re-list (CORRAL_EGONE). For a backend that had to re-read its source.
+ */
+void corral_cache_replace(struct corral_cache *c, struct corral_cache_map *m, uint64_t bytes,
+                          int64_t rev);
+
+/* Raises the revision to rev with no change (nothing happened below it) and wakes watchers. */
+void corral_cache_advance(struct corral_cache *c, int64_t rev);
+
+/*
  * Replays one stored version of key while loading (rows in revision order): value (reference
  * stolen) became key's state at rev, or its last state when deleted. Versions at or below the
  * compacted revision only set the current state; later ones also become history events (ADDED,
- * MODIFIED or DELETED according to the state before them). Returns 0, -ENOMEM, or
+ * MODIFIED or DELETED according to the state before them), subject to the retention by count
+ * and size (dropped as for corral_cache_apply). Returns 0, -ENOMEM, or
  * CORRAL_EINTERNAL for a deletion of a key that does not exist (the value is released).
  */
 int corral_cache_load(struct corral_cache *c, const char *key, struct corral_blob *value,
-                      int64_t create_rev, int64_t rev, bool deleted, int64_t ts);
+                      int64_t create_rev, int64_t rev, bool deleted, int64_t ts,
+                      void (*dropped)(void *ctx, const struct corral_cache_event *ev), void *ctx);
 
 #endif

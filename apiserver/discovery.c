@@ -66,13 +66,16 @@ static json_t *agg_subresources(const struct corral_resource *res)
     return a;
 }
 
+static const char *const verbs_create[] = {"create", NULL};
+
 static json_t *agg_resource(const struct corral_resource *res)
 {
     json_t *r = json_pack("{s:s, s:o, s:s, s:s, s:o, s:o}", "resource", res->plural,
                           "responseKind", response_kind(res, res->kind), "scope",
                           res->namespaced ? "Namespaced" : "Cluster", "singularResource",
                           res->singular ? res->singular : "", "verbs",
-                          string_array(verbs_all), "subresources", agg_subresources(res));
+                          string_array(res->stored ? verbs_all : verbs_create), "subresources",
+                          agg_subresources(res));
     if (res->short_names[0])
         json_object_set_new(r, "shortNames", short_names(res));
     if (res->in_all_category)
@@ -262,7 +265,8 @@ static json_t *legacy_resources(const json_t *entries)
         const struct corral_resource *res = entry_res(e);
         json_t *r = json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", res->plural, "singularName",
                               res->singular ? res->singular : "", "namespaced", res->namespaced,
-                              "kind", res->kind, "verbs", string_array(verbs_all));
+                              "kind", res->kind, "verbs",
+                              string_array(res->stored ? verbs_all : verbs_create));
         if (res->short_names[0])
             json_object_set_new(r, "shortNames", short_names(res));
         if (res->in_all_category)

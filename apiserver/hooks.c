@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -594,6 +595,7 @@ struct log_proxy {
     char *errbody;  /* non-200 body */
     size_t errlen;
     bool joined;
+    struct corral_apiserver *srv;
 };
 
 static size_t log_write(char *data, size_t size, size_t n, void *ctx)
@@ -721,8 +723,16 @@ static int log_url(struct corral_request *req, const json_t *pod, const json_t *
 static long pipe_read(void *ctx, char *buf, size_t max)
 {
     struct log_proxy *lp = ctx;
-    ssize_t n = read(lp->fd[0], buf, max);
-    return n < 0 ? -1 : (long)n;
+    for (;;) {
+        struct pollfd p = {lp->fd[0], POLLIN, 0};
+        int ready = poll(&p, 1, 1000); /* wake up now and then to notice a shutdown */
+        if (atomic_load(&lp->srv->stopping))
+            return 0;
+        if (ready == 0)
+            continue;
+        ssize_t n = read(lp->fd[0], buf, max);
+        return n < 0 ? -1 : (long)n;
+    }
 }
 
 static void log_proxy_free(void *ctx)
@@ -738,7 +748,23 @@ static void log_proxy_free(void *ctx)
     free(lp);
 }
 
-static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const char *url)
+/*
+ * A node agent serves logs with a certificate from a CA of its own and publishes that CA in
+ * its Node (annotation corral.io/kubelet-serving-ca, which only the node and admins may
+ * write): trust exactly that CA for the node, when it is there.
+ */
+static void trust_node_ca(CURL *curl, const json_t *node)
+{
+    const char *ca = json_string_value(
+        json_object_get(corral_meta_annotations(node), "corral.io/kubelet-serving-ca"));
+    if (!ca)
+        return;
+    struct curl_blob blob = {(void *)ca, strlen(ca), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+}
+
+static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const char *url,
+                                         const json_t *node)
 {
     struct log_proxy *lp = calloc(1, sizeof(*lp));
     if (!lp || pipe(lp->fd) < 0) {
@@ -747,6 +773,7 @@ static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const cha
     }
     pthread_mutex_init(&lp->lock, NULL);
     pthread_cond_init(&lp->cond, NULL);
+    lp->srv = srv;
     lp->curl = curl_easy_init();
     curl_easy_setopt(lp->curl, CURLOPT_URL, url);
     curl_easy_setopt(lp->curl, CURLOPT_WRITEFUNCTION, log_write);
@@ -754,6 +781,7 @@ static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const cha
     curl_easy_setopt(lp->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(lp->curl, CURLOPT_CONNECTTIMEOUT, 5L);
     corral_auth_kubelet_client(srv->auth, lp->curl);
+    trust_node_ca(lp->curl, node);
     if (pthread_create(&lp->thread, NULL, log_thread, lp) != 0) {
         close(lp->fd[0]);
         close(lp->fd[1]);
@@ -800,7 +828,7 @@ void corral_hooks_pod_log(struct corral_request *req)
                            node_name ? "ContainerCreating" : "the pod is not scheduled yet");
         goto out;
     }
-    struct log_proxy *lp = log_proxy_start(req->srv, url);
+    struct log_proxy *lp = log_proxy_start(req->srv, url, node);
     if (!lp) {
         corral_reply_error(req, -ENOMEM, NULL);
         goto out;

@@ -46,6 +46,7 @@ struct material {
     char *ca_cert, *ca_key;
     char *srv_cert, *srv_key;
     char *adm_cert, *adm_key;
+    char *kcl_cert, *kcl_key; /* apiserver -> node agent client certificate */
     char *admin_token;
     char **boot; /* bootstrap tokens */
     size_t n_boot;
@@ -166,6 +167,8 @@ static void material_clear(struct material *m)
     corral_pki_free_secret(m->srv_key);
     free(m->adm_cert);
     corral_pki_free_secret(m->adm_key);
+    free(m->kcl_cert);
+    corral_pki_free_secret(m->kcl_key);
     corral_pki_free_secret(m->admin_token);
     for (size_t i = 0; i < m->n_boot; i++)
         corral_pki_free_secret(m->boot[i]);
@@ -192,6 +195,11 @@ static int gen_certs(struct material *m, const struct corral_init_opts *o, const
         .usage = CORRAL_PKI_USAGE_CLIENT,
         .days = o->cert_days,
     };
+    struct corral_pki_cert_spec kcl = {
+        .cn = CORRAL_INIT_KUBELET_CLIENT_CN,
+        .usage = CORRAL_PKI_USAGE_CLIENT,
+        .days = o->cert_days,
+    };
     int rc = corral_pki_ca_new("corral-ca", o->ca_days, o->key_type, &m->ca_cert, &m->ca_key);
     if (!rc)
         rc = corral_pki_issue(m->ca_cert, m->ca_key, &srv, NULL, o->key_type, &m->srv_cert,
@@ -199,6 +207,9 @@ static int gen_certs(struct material *m, const struct corral_init_opts *o, const
     if (!rc)
         rc = corral_pki_issue(m->ca_cert, m->ca_key, &adm, NULL, o->key_type, &m->adm_cert,
                               &m->adm_key);
+    if (!rc)
+        rc = corral_pki_issue(m->ca_cert, m->ca_key, &kcl, NULL, o->key_type, &m->kcl_cert,
+                              &m->kcl_key);
     return rc;
 }
 
@@ -338,6 +349,8 @@ static int write_material(const struct material *m, const char *dir)
         !(rc = put(dir, CORRAL_INIT_SERVER_CERT, m->srv_cert, 0644)) &&
         !(rc = put(dir, CORRAL_INIT_ADMIN_KEY, m->adm_key, 0600)) &&
         !(rc = put(dir, CORRAL_INIT_ADMIN_CERT, m->adm_cert, 0644)) &&
+        !(rc = put(dir, CORRAL_INIT_KUBELET_CLIENT_KEY, m->kcl_key, 0600)) &&
+        !(rc = put(dir, CORRAL_INIT_KUBELET_CLIENT_CERT, m->kcl_cert, 0644)) &&
         !(rc = put(dir, CORRAL_INIT_TOKENS, tokens, 0600)) &&
         !(rc = put(dir, CORRAL_INIT_ADMIN_TOKEN, m->admin_token, 0600)) &&
         !(rc = put(dir, CORRAL_INIT_BOOTSTRAP_TOKENS, m->boot_file, 0600)))

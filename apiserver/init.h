@@ -15,6 +15,10 @@
  *                                        local interface address and the host name)
  *   DIR/pki/admin.crt, admin.key         the admin client certificate (CN=admin,
  *                                        O=system:masters, clientAuth)
+ *   DIR/pki/apiserver-kubelet-client.crt, .key
+ *                                        what the apiserver shows node agents (pod logs):
+ *                                        CN=kube-apiserver-kubelet-client, clientAuth, no
+ *                                        groups, so it grants nothing in RBAC
  *   DIR/pki/tokens.json                  the server's token table: SHA-256 hashes only
  *   DIR/admin.token                      the admin bearer token, for the operator
  *   DIR/bootstrap-tokens                 node bootstrap tokens, one "TOKEN EXPIRY" per line
@@ -45,6 +49,9 @@
 #define CORRAL_INIT_SERVER_KEY "pki/apiserver.key"
 #define CORRAL_INIT_ADMIN_CERT "pki/admin.crt"
 #define CORRAL_INIT_ADMIN_KEY "pki/admin.key"
+#define CORRAL_INIT_KUBELET_CLIENT_CERT "pki/apiserver-kubelet-client.crt"
+#define CORRAL_INIT_KUBELET_CLIENT_KEY "pki/apiserver-kubelet-client.key"
+#define CORRAL_INIT_KUBELET_CLIENT_CN "kube-apiserver-kubelet-client"
 #define CORRAL_INIT_TOKENS "pki/tokens.json"
 #define CORRAL_INIT_ADMIN_TOKEN "admin.token"
 #define CORRAL_INIT_BOOTSTRAP_TOKENS "bootstrap-tokens"

@@ -335,7 +335,10 @@ struct write_opts {
     bool dry_run;
     bool status_only;
     int64_t expect_rev; /* update: 0 = take it from the body or the stored object */
-    struct corral_request *record; /* records the fields this request sets in managedFields */
+    /* create: a last step before the object is stored (signing a CSR) */
+    int (*before_store)(struct corral_request *req, json_t *obj, json_t **status);
+    /* the HTTP request doing the write: its manager's fields are recorded in managedFields */
+    struct corral_request *req;
 };
 
 static int create_object(struct corral_apiserver *srv, const struct corral_resource *res,
@@ -356,8 +359,8 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
     }
     generate_name(meta);
     stamp_new(res, obj);
-    if (wo->record)
-        corral_apply_record_update(wo->record, NULL, obj);
+    if (wo->req)
+        corral_apply_record_update(wo->req, NULL, obj);
     if (res->defaults)
         res->defaults(obj);
     rc = validate_object(res, obj, NULL, status);
@@ -365,6 +368,8 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
         rc = check_namespace(srv, corral_meta_namespace(obj), status);
     if (rc == 0)
         rc = corral_hooks_before_create(srv, res, obj, status);
+    if (rc == 0 && wo->before_store && !wo->dry_run)
+        rc = wo->before_store(wo->req, obj, status);
     if (rc < 0)
         goto out_free;
     if (wo->dry_run) {
@@ -528,8 +533,8 @@ static int update_object(struct corral_apiserver *srv, const struct corral_resou
         goto out;
     }
     keep_system_fields(res, obj, old, wo->status_only);
-    if (wo->record)
-        corral_apply_record_update(wo->record, old, obj);
+    if (wo->req)
+        corral_apply_record_update(wo->req, old, obj);
     if (res->defaults && !wo->status_only)
         res->defaults(obj);
     bump_generation(res, obj, old);
@@ -549,7 +554,11 @@ static int update_object(struct corral_apiserver *srv, const struct corral_resou
         goto out;
     }
     if (json_object_get(corral_meta_get(obj, false), "deletionTimestamp") &&
-        !held_by_finalizers(res, obj)) {
+        !held_by_finalizers(res, obj) &&
+        json_integer_value(json_object_get(corral_meta_get(obj, false),
+                                           "deletionGracePeriodSeconds")) == 0) {
+        /* the last finalizer is gone and no graceful termination is pending: delete now (a
+           pod still terminating is deleted by its kubelet once it has stopped) */
         rc = finish_if_finalized(srv, res, obj, key, cur.mod_rev, out, status);
         goto out;
     }
@@ -650,8 +659,8 @@ static int mark_deleting(const struct corral_resource *res, json_t *obj,
         json_object_set_new(json_object_get(obj, "status"), "phase", json_string("Terminating"));
     if (existing) {
         json_int_t old = json_integer_value(json_object_get(meta, "deletionGracePeriodSeconds"));
-        if (held || grace >= old)
-            return 1; /* already terminating: the first deletionTimestamp stands */
+        if (grace >= old)
+            return 1; /* already terminating with a shorter or equal grace: never lengthen */
     }
     char ts[21];
     corral_meta_format_time(time(NULL) + grace, ts);
@@ -785,7 +794,9 @@ static void handle_create(struct corral_request *req)
         json_decref(obj);
         return;
     }
-    struct write_opts wo = {.dry_run = dry_run(req), .record = req};
+    struct write_opts wo = {.dry_run = dry_run(req), .req = req};
+    if (strcmp(req->res->group, "certificates.k8s.io") == 0)
+        wo.before_store = corral_auth_sign_csr;
     struct corral_store_obj out = {0};
     json_t *status = NULL;
     int rc = create_object(req->srv, req->res, req->ns, obj, &wo, &out, &status);
@@ -831,7 +842,7 @@ static void handle_update(struct corral_request *req)
         return;
     }
     struct write_opts wo = {.dry_run = dry_run(req), .status_only = !strcmp(req->sub, "status"),
-                            .record = req};
+                            .req = req};
     struct corral_store_obj out = {0};
     int rc = update_object(req->srv, req->res, obj, &wo, &out, &status);
     reply_write(req, rc, 200, &out, status);
@@ -1252,7 +1263,7 @@ static void handle_scale(struct corral_request *req)
         json_object_set(json_object_get(obj, "spec"), "replicas",
                         json_object_get(json_object_get(scale, "spec"), "replicas"));
         struct write_opts wo = {.dry_run = dry_run(req), .expect_rev = cur.mod_rev,
-                                .record = req};
+                                .req = req};
         struct corral_store_obj out = {0};
         rc = update_object(req->srv, req->res, json_incref(obj), &wo, &out, &status);
         if (rc == 0) {
@@ -1326,6 +1337,21 @@ static const struct object_route *find_route(struct corral_request *req, bool *p
     return NULL;
 }
 
+/* The Kubernetes verb a method implies, for requests no route serves. */
+static const char *verb_for_method(const struct corral_request *req)
+{
+    static const struct {
+        const char *method, *verb;
+    } verbs[] = {{"POST", "create"}, {"PUT", "update"}, {"PATCH", "patch"},
+                 {"DELETE", "delete"}, {"GET", "get"}, {"HEAD", "get"}};
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strcmp(req->method, verbs[i].method) == 0)
+            return req->shape == CORRAL_TARGET_COLLECTION && verbs[i].verb[0] == 'd'
+                       ? "deletecollection"
+                       : verbs[i].verb;
+    return "unknown";
+}
+
 int corral_objects_classify(struct corral_request *req)
 {
     bool known;
@@ -1334,7 +1360,9 @@ int corral_objects_classify(struct corral_request *req)
     const struct object_route *route = find_route(req, &known);
     if (route)
         req->verb = route->handler == handle_list && is_watch(req) ? "watch" : route->verb;
-    return route ? 0 : CORRAL_ENOTFOUND;
+    else
+        req->verb = verb_for_method(req);
+    return 0;
 }
 
 void corral_objects_dispatch(struct corral_request *req)
@@ -1347,6 +1375,10 @@ void corral_objects_dispatch(struct corral_request *req)
     bool path_known;
     const struct object_route *route = find_route(req, &path_known);
     if (!route) {
+        /* authorize first, so that a caller without rights learns nothing more than 403 */
+        req->verb = verb_for_method(req);
+        if (corral_auth_authorize(req->srv->auth, req) < 0)
+            return;
         corral_reply_error(req, path_known ? CORRAL_EMETHOD : CORRAL_ENOTFOUND,
                            path_known ? "the server does not allow this method on the requested "
                                         "resource"
@@ -1354,8 +1386,16 @@ void corral_objects_dispatch(struct corral_request *req)
         return;
     }
     req->verb = route->handler == handle_list && is_watch(req) ? "watch" : route->verb;
+    if (!req->res->stored && strcmp(req->verb, "create") != 0) {
+        corral_reply_error(req, CORRAL_EMETHOD, "%s only accept create", req->res->plural);
+        return;
+    }
     if (corral_auth_authorize(req->srv->auth, req) < 0)
         return;
+    if (!req->res->stored) {
+        corral_auth_review(req);
+        return;
+    }
     if (strcmp(req->verb, "watch") == 0)
         corral_watch_serve(req);
     else
@@ -1408,6 +1448,22 @@ int corral_objects_delete(struct corral_apiserver *srv, const struct corral_reso
                           const char *ns, const char *name)
 {
     struct delete_opts d = {.grace = 0};
+    struct corral_store_obj o = {0};
+    json_t *status = NULL;
+    bool gone;
+    int rc = delete_object(srv, res, ns, name, &d, &o, &gone, &status);
+    log_status("delete", status);
+    if (rc == 0)
+        corral_blob_unref(o.value);
+    return rc;
+}
+
+int corral_objects_delete_with(struct corral_apiserver *srv, const struct corral_resource *res,
+                               const char *ns, const char *name,
+                               const struct corral_delete_options *opts)
+{
+    struct delete_opts d = {.grace = opts->grace, .propagation = opts->propagation,
+                            .uid = opts->uid};
     struct corral_store_obj o = {0};
     json_t *status = NULL;
     bool gone;

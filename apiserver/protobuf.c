@@ -46,6 +46,8 @@ static uint64_t read_varint(struct pb *r)
 /* Reads the next field; returns false at the end or on malformed input (r->bad set). */
 static bool next_field(struct pb *r, struct pb_field *f)
 {
+    f->data = NULL;
+    f->len = 0;
     if (r->p >= r->end || r->bad)
         return false;
     uint64_t key = read_varint(r);
@@ -219,6 +221,126 @@ static int decode_configmap(struct pb *r, json_t *obj, bool secret)
     return r->bad ? CORRAL_EBADREQUEST : rc;
 }
 
+/* ResourceAttributes / NonResourceAttributes of an access review. */
+static void review_attributes(const struct pb_field *f, json_t *out, bool resource)
+{
+    static const char *const res_fields[] = {NULL, "namespace", "verb", "group", "version",
+                                             "resource", "subresource", "name"};
+    static const char *const path_fields[] = {NULL, "path", "verb"};
+    struct pb r = sub(f);
+    struct pb_field e;
+    while (next_field(&r, &e)) {
+        unsigned max = resource ? 7 : 2;
+        if (e.wire == 2 && e.num >= 1 && e.num <= max)
+            json_object_set_new(out, resource ? res_fields[e.num] : path_fields[e.num], str(&e));
+    }
+}
+
+/* SelfSubjectAccessReview, SubjectAccessReview, LocalSubjectAccessReview, SelfSubjectRulesReview */
+static int decode_review(struct pb *r, json_t *obj, bool rules)
+{
+    struct pb_field f;
+    int rc = 0;
+    while (rc == 0 && next_field(r, &f)) {
+        if (f.wire == 2 && f.num == 1) {
+            rc = object_meta(&f, object_at(obj, "metadata"));
+        } else if (f.wire == 2 && f.num == 2) {
+            json_t *spec = object_at(obj, "spec");
+            struct pb s = sub(&f);
+            struct pb_field e;
+            while (next_field(&s, &e)) {
+                if (e.wire != 2)
+                    continue;
+                if (rules && e.num == 1)
+                    json_object_set_new(spec, "namespace", str(&e));
+                else if (!rules && e.num == 1)
+                    review_attributes(&e, object_at(spec, "resourceAttributes"), true);
+                else if (!rules && e.num == 2)
+                    review_attributes(&e, object_at(spec, "nonResourceAttributes"), false);
+                else if (!rules && e.num == 3)
+                    json_object_set_new(spec, "user", str(&e));
+                else if (!rules && e.num == 4) {
+                    if (!json_object_get(spec, "groups"))
+                        json_object_set_new(spec, "groups", json_array());
+                    json_array_append_new(json_object_get(spec, "groups"), str(&e));
+                }
+            }
+            if (s.bad)
+                rc = CORRAL_EBADREQUEST;
+        }
+    }
+    return r->bad ? CORRAL_EBADREQUEST : rc;
+}
+
+/* Appends f as a string to the array obj[key] (created when missing). */
+static void push_str(json_t *obj, const char *key, const struct pb_field *f)
+{
+    json_t *arr = json_object_get(obj, key);
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(obj, key, arr);
+    }
+    json_array_append_new(arr, str(f));
+}
+
+/* Copies the non-empty string fields of a message, names[i] naming field i (NULL = skip). */
+static int string_fields(const struct pb_field *f, json_t *obj, const char *const *names,
+                         unsigned n)
+{
+    struct pb r = sub(f);
+    struct pb_field e;
+    while (next_field(&r, &e))
+        if (e.wire == 2 && e.num < n && names[e.num] && e.len)
+            json_object_set_new(obj, names[e.num], str(&e));
+    return r.bad ? CORRAL_EBADREQUEST : 0;
+}
+
+/* rbac/v1 PolicyRule: repeated verbs 1, apiGroups 2, resources 3, resourceNames 4,
+ * nonResourceURLs 5 (empty strings kept: apiGroups [""] is the core group). */
+static int policy_rule(const struct pb_field *f, json_t *rules)
+{
+    static const char *const names[] = {NULL, "verbs", "apiGroups", "resources",
+                                        "resourceNames", "nonResourceURLs"};
+    struct pb r = sub(f);
+    struct pb_field e;
+    json_t *rule = json_object();
+    while (next_field(&r, &e))
+        if (e.wire == 2 && e.num >= 1 && e.num <= 5)
+            push_str(rule, names[e.num], &e);
+    json_array_append_new(rules, rule);
+    return r.bad ? CORRAL_EBADREQUEST : 0;
+}
+
+/* Role / ClusterRole (metadata 1, rules 2) and RoleBinding / ClusterRoleBinding (metadata 1,
+ * subjects 2 {kind, apiGroup, name, namespace}, roleRef 3 {apiGroup, kind, name}). */
+static int decode_rbac(struct pb *r, json_t *obj, bool binding)
+{
+    static const char *const subject[] = {NULL, "kind", "apiGroup", "name", "namespace"};
+    static const char *const role_ref[] = {NULL, "apiGroup", "kind", "name"};
+    struct pb_field f;
+    int rc = 0;
+    while (rc == 0 && next_field(r, &f)) {
+        if (f.wire != 2)
+            continue;
+        if (f.num == 1) {
+            rc = object_meta(&f, object_at(obj, "metadata"));
+        } else if (f.num == 2 && !binding) {
+            if (!json_object_get(obj, "rules"))
+                json_object_set_new(obj, "rules", json_array());
+            rc = policy_rule(&f, json_object_get(obj, "rules"));
+        } else if (f.num == 2) {
+            json_t *s = json_object();
+            if (!json_object_get(obj, "subjects"))
+                json_object_set_new(obj, "subjects", json_array());
+            json_array_append_new(json_object_get(obj, "subjects"), s);
+            rc = string_fields(&f, s, subject, 5);
+        } else if (f.num == 3 && binding) {
+            rc = string_fields(&f, object_at(obj, "roleRef"), role_ref, 4);
+        }
+    }
+    return r->bad ? CORRAL_EBADREQUEST : rc;
+}
+
 int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, char *err,
                            size_t errlen)
 {
@@ -248,12 +370,21 @@ int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, c
         rc = decode_namespace(&body, obj);
     else if (rc == 0 && (strcmp(kind, "ConfigMap") == 0 || strcmp(kind, "Secret") == 0))
         rc = decode_configmap(&body, obj, kind[0] == 'S');
+    else if (rc == 0 && (strcmp(kind, "Role") == 0 || strcmp(kind, "ClusterRole") == 0 ||
+                         strcmp(kind, "RoleBinding") == 0 ||
+                         strcmp(kind, "ClusterRoleBinding") == 0))
+        rc = decode_rbac(&body, obj, strstr(kind, "Binding") != NULL);
+    else if (rc == 0 && strstr(kind, "AccessReview"))
+        rc = decode_review(&body, obj, false);
+    else if (rc == 0 && strcmp(kind, "SelfSubjectRulesReview") == 0)
+        rc = decode_review(&body, obj, true);
     else if (rc == 0)
         rc = CORRAL_EMEDIATYPE;
     if (rc < 0) {
         snprintf(err, errlen, rc == CORRAL_EMEDIATYPE
-                                  ? "protobuf bodies are accepted for Namespace, ConfigMap and "
-                                    "Secret only; send %s as application/json"
+                                  ? "protobuf bodies are accepted for Namespace, ConfigMap, "
+                                    "Secret, the RBAC kinds and access reviews only; send %s "
+                                    "as application/json"
                                   : "malformed protobuf body%s",
                  rc == CORRAL_EMEDIATYPE ? kind : "");
         json_decref(obj);

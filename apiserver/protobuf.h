@@ -2,9 +2,10 @@
 /*
  * protobuf: reads the Kubernetes protobuf envelope (`k8s\0` + runtime.Unknown) that kubectl's
  * typed clients send for some writes (`kubectl create namespace`, `create configmap`,
- * `create secret`; kubectl-compat.md §5.11), for the kinds whose messages are flat enough to
- * decode field by field: Namespace, ConfigMap and Secret (ObjectMeta included). Other kinds
- * are refused with 415 and a message saying to send JSON.
+ * `create secret`, `auth can-i`; kubectl-compat.md §5.11), for the kinds whose messages are flat
+ * enough to decode field by field: Namespace, ConfigMap, Secret, the RBAC kinds (`kubectl
+ * create role/clusterrole/rolebinding/clusterrolebinding`) and the access reviews (ObjectMeta
+ * included). Other kinds are refused with 415 and a message saying to send JSON.
  */
 #ifndef CORRAL_PROTOBUF_H
 #define CORRAL_PROTOBUF_H

@@ -57,25 +57,24 @@ static void handle_not_found(struct corral_request *req)
 struct route {
     const char *method; /* "*" = any */
     const char *pattern;
-    bool anonymous; /* may be read without credentials */
     void (*handler)(struct corral_request *req);
 };
 
 static const struct route routes[] = {
-    {"GET", "/version", true, handle_version},
-    {"GET", "/healthz", true, handle_healthz},
-    {"GET", "/livez", true, handle_healthz},
-    {"GET", "/readyz", true, handle_readyz},
-    {"GET", "/metrics", false, handle_metrics},
-    {"GET", "/api", false, corral_discovery_api},
-    {"GET", "/api/v1", false, corral_discovery_group_version},
-    {"GET", "/apis", false, corral_discovery_apis},
-    {"GET", "/apis/*", false, corral_discovery_group},
-    {"GET", "/apis/*/*", false, corral_discovery_group_version},
-    {"GET", "/openapi/v3", false, corral_openapi_root},
-    {"GET", "/openapi/v3/**", false, corral_openapi_document},
-    {"*", "/api/v1/**", false, corral_objects_dispatch},
-    {"*", "/apis/*/*/**", false, corral_objects_dispatch},
+    {"GET", "/version", handle_version},
+    {"GET", "/healthz", handle_healthz},
+    {"GET", "/livez", handle_healthz},
+    {"GET", "/readyz", handle_readyz},
+    {"GET", "/metrics", handle_metrics},
+    {"GET", "/api", corral_discovery_api},
+    {"GET", "/api/v1", corral_discovery_group_version},
+    {"GET", "/apis", corral_discovery_apis},
+    {"GET", "/apis/*", corral_discovery_group},
+    {"GET", "/apis/*/*", corral_discovery_group_version},
+    {"GET", "/openapi/v3", corral_openapi_root},
+    {"GET", "/openapi/v3/**", corral_openapi_document},
+    {"*", "/api/v1/**", corral_objects_dispatch},
+    {"*", "/apis/*/*/**", corral_objects_dispatch},
 };
 
 static bool segment_match(const char *pat, size_t plen, const char *seg, size_t slen)
@@ -121,14 +120,13 @@ void corral_routes_dispatch(struct corral_request *req)
             path_match(r->pattern, req->url))
             route = r;
     }
-    int rc = corral_auth_authenticate(req->srv->auth, req, route ? route->anonymous : true);
-    if (rc < 0)
+    if (corral_auth_authenticate(req->srv->auth, req) < 0)
         return; /* answered with 401 */
     if (!route) {
         handle_not_found(req);
         return;
     }
-    if (!route->anonymous && route->handler != corral_objects_dispatch &&
+    if (route->handler != corral_objects_dispatch &&
         corral_auth_authorize_path(req->srv->auth, req) < 0)
         return; /* answered with 403 */
     route->handler(req);

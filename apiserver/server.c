@@ -29,9 +29,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define JSON_TYPE "application/json"
+/*
+ * libmicrohttpd's per-connection memory pool: request line and headers, the read buffer and the
+ * write buffer of streamed replies (half of it). MHD zeroes the whole pool after every request
+ * on a keep-alive connection, so its size is paid per request: 64 KiB still holds headers far
+ * beyond what kubectl and client-go send, and 32 KiB stream chunks.
+ */
+#define CONN_POOL_BYTES (64 * 1024)
 
 const char *corral_request_query(const struct corral_request *req, const char *key)
 {
@@ -178,7 +186,7 @@ int corral_reply_list(struct corral_request *req, const char *prefix_json,
     return queue(req, 200, resp, JSON_TYPE);
 err_free:
     lr->n = n; /* list_reply_free drops the references */
-    if (lr->blobs)
+    if (lr->blobs && n)
         memcpy(lr->blobs, blobs, n * sizeof(*blobs));
     else
         for (size_t i = 0; i < n; i++)
@@ -301,6 +309,9 @@ static struct corral_request *request_new(struct corral_apiserver *srv,
     req->url = url;
     req->method = method;
     req->start_ns = corral_now_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    req->received_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     return req;
 }
 
@@ -379,8 +390,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     uint64_t dt = corral_now_ns() - req->start_ns;
+    if (!req->verb)
+        corral_objects_classify(req); /* refused before routing: name what was asked */
     corral_metrics_request(srv->metrics, req->verb ? req->verb : req->method,
                            req->res ? req->res->plural : "", req->code, dt);
+    corral_auth_audit(srv->auth, req);
     corral_debug("apiserver", "%s %s -> %d (%.2f ms)", req->method, req->url, req->code,
                  (double)dt / 1e6);
     free(req->body);
@@ -409,12 +423,10 @@ int corral_server_init(struct corral_apiserver *srv, const struct corral_apiserv
     srv->metrics = corral_metrics_new();
     if (!srv->metrics)
         return -ENOMEM;
-    if (cfg->etcd) {
-        corral_error("apiserver", "--etcd-servers: the etcd backend is not part of this build");
-        corral_metrics_free(srv->metrics);
-        return -ENOTSUP;
-    }
-    int rc = corral_store_open_sqlite(cfg->data_dir, &srv->store);
+    struct corral_store_etcd_tls etls = {.ca_file = cfg->etcd_ca, .cert_file = cfg->etcd_cert,
+                                         .key_file = cfg->etcd_key};
+    int rc = cfg->etcd ? corral_store_open_etcd_tls(cfg->etcd, "/corral", &etls, &srv->store)
+                       : corral_store_open_sqlite(cfg->data_dir, &srv->store);
     if (rc < 0) {
         corral_error("apiserver", "cannot open the store: %s", corral_strerror(rc));
         corral_metrics_free(srv->metrics);
@@ -469,7 +481,7 @@ int corral_server_start(struct corral_apiserver *srv)
         int rc = corral_auth_tls_options(srv->auth, &tls);
         if (rc < 0) {
             corral_error("apiserver", "TLS is required but no serving certificate is "
-                         "configured (run `corral init` and pass --pki-dir): %s",
+                         "configured (run `corral init` and pass --cluster-dir): %s",
                          corral_strerror(rc));
             return rc;
         }
@@ -478,7 +490,7 @@ int corral_server_start(struct corral_apiserver *srv)
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+        (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         NULL, tls.cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, tls.cert,
         MHD_OPTION_HTTPS_MEM_KEY, tls.key, tls.trust ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END,

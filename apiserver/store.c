@@ -183,8 +183,8 @@ void corral_store_doc_clear(struct corral_store_doc *doc)
     memset(doc, 0, sizeof(*doc));
 }
 
-static struct corral_blob *splice_rev(const char *data, size_t len, size_t off, size_t old_len,
-                                      int64_t rev)
+struct corral_blob *corral_store_blob_splice(const char *data, size_t len, size_t off,
+                                             size_t old_len, int64_t rev)
 {
     char digits[24];
     int nd = snprintf(digits, sizeof(digits), "%" PRId64, rev);
@@ -206,7 +206,7 @@ static struct corral_blob *splice_rev(const char *data, size_t len, size_t off, 
 
 struct corral_blob *corral_store_doc_stamp(const struct corral_store_doc *doc, int64_t rev)
 {
-    return splice_rev(doc->json, doc->len, doc->ph_off, doc->ph_len, rev);
+    return corral_store_blob_splice(doc->json, doc->len, doc->ph_off, doc->ph_len, rev);
 }
 
 /* Length of the digit run at b->rv_off when it is a quoted decimal; 0 otherwise. */
@@ -228,7 +228,7 @@ struct corral_blob *corral_store_blob_restamp(const struct corral_blob *b, int64
     size_t n = rv_digits(b);
     if (n == 0)
         return NULL;
-    return splice_rev(b->data, b->len, b->rv_off, n, rev);
+    return corral_store_blob_splice(b->data, b->len, b->rv_off, n, rev);
 }
 
 bool corral_store_blob_check_rev(const struct corral_blob *b, int64_t rev)
@@ -332,6 +332,12 @@ void corral_store_set_retention(struct corral_store *st, const struct corral_sto
 {
     if (st && r)
         st->ops->set_retention(st, r);
+}
+
+void corral_store_shutdown(struct corral_store *st)
+{
+    if (st)
+        st->ops->shutdown(st);
 }
 
 void corral_store_close(struct corral_store *st)

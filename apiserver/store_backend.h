@@ -67,6 +67,13 @@ struct corral_blob *corral_store_blob_restamp(const struct corral_blob *b, int64
  */
 bool corral_store_blob_check_rev(const struct corral_blob *b, int64_t rev);
 
+/*
+ * Returns a new blob holding data[0..len) with the old_len bytes at off replaced by the decimal
+ * rev, and rv_off = off; NULL on ENOMEM. Caller unrefs.
+ */
+struct corral_blob *corral_store_blob_splice(const char *data, size_t len, size_t off,
+                                             size_t old_len, int64_t rev);
+
 /* Returns a new blob (refs = 1) with data and rv_off, or NULL on ENOMEM. */
 struct corral_blob *corral_store_blob_make(const char *data, size_t len, uint32_t rv_off);
 

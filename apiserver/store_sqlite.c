@@ -46,6 +46,7 @@
 #include "meta.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <sqlite3.h>
@@ -54,6 +55,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG "store"
 #define BATCH_MAX 1024
@@ -362,8 +364,9 @@ static int write_txn(struct sq_store *s, const struct batch *b)
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        corral_error(LOG, "%s: commit of %zu writes failed: %s", s->path, b->nch,
-                     sqlite3_errmsg(s->db));
+        int sys = sqlite3_system_errno(s->db);
+        corral_error(LOG, "%s: commit of %zu writes failed: %s%s%s", s->path, b->nch,
+                     sqlite3_errmsg(s->db), sys ? ": " : "", sys ? strerror(sys) : "");
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return CORRAL_EUNAVAILABLE;
@@ -405,7 +408,7 @@ static int batch_commit(struct sq_store *s, struct batch *b)
     }
     if (b->nch) {
         s->rev = b->ch[b->nch - 1].rev;
-        corral_cache_apply(&s->cache, b->ch, b->nch, s->rev);
+        corral_cache_apply(&s->cache, b->ch, b->nch, s->rev, garbage_add, s);
     }
     return 0;
 }
@@ -627,17 +630,25 @@ static void sq_free(struct sq_store *s)
     free(s);
 }
 
-static void sq_close(struct corral_store *st)
+/* Refuses new writes, lets the commit thread drain the queue and exit, ends watch waits. */
+static void sq_shutdown(struct corral_store *st)
 {
     struct sq_store *s = sq(st);
     pthread_mutex_lock(&s->q_mu);
     s->closing = true;
     pthread_cond_signal(&s->q_cv);
+    bool join = s->thread_started;
+    s->thread_started = false;
     pthread_mutex_unlock(&s->q_mu);
-    if (s->thread_started)
+    if (join)
         pthread_join(s->thread, NULL);
     corral_cache_shutdown(&s->cache);
-    sq_free(s);
+}
+
+static void sq_close(struct corral_store *st)
+{
+    sq_shutdown(st);
+    sq_free(sq(st));
 }
 
 static const struct corral_store_ops sqlite_ops = {
@@ -653,6 +664,7 @@ static const struct corral_store_ops sqlite_ops = {
     .close = sq_close,
     .revision = sq_revision,
     .set_retention = sq_set_retention,
+    .shutdown = sq_shutdown,
 };
 
 /* ---- opening ------------------------------------------------------------------------------ */
@@ -735,7 +747,7 @@ static int load_row(struct sq_store *s, sqlite3_stmt *st)
         corral_blob_unref(b);
         return CORRAL_EUNAVAILABLE;
     }
-    int rc = corral_cache_load(&s->cache, key, b, create_rev, rev, deleted, ts);
+    int rc = corral_cache_load(&s->cache, key, b, create_rev, rev, deleted, ts, garbage_add, s);
     if (rc == CORRAL_EINTERNAL) {
         corral_warn(LOG, "%s: row %lld deletes absent %s; ignored", s->path, (long long)rev, key);
         rc = 0;
@@ -792,6 +804,21 @@ static int db_prepare(struct sq_store *s)
     return 0;
 }
 
+/* Makes the directory entries of a new database and WAL durable too. Returns 0 or -errno. */
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int err = -errno;
+        corral_error(LOG, "%s: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    close(fd);
+    return 0;
+}
+
 static int db_open(struct sq_store *s, const char *dir)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -814,6 +841,8 @@ static int db_open(struct sq_store *s, const char *dir)
     int err = db_configure(s);
     if (err == 0)
         err = db_schema(s);
+    if (err == 0)
+        err = sync_dir(dir);
     if (err == 0)
         err = db_prepare(s);
     if (err == 0)

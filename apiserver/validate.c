@@ -164,11 +164,9 @@ static bool is_gpu_resource(const char *name)
     return strcmp(name, "nvidia.com/gpu") == 0 || strcmp(name, "corral.io/gpu-milli") == 0;
 }
 
-/*
- * Checks a ResourceList. A pod's share of one GPU (corral.io/gpu-milli) must be below 1000;
- * a node's capacity counts 1000 per GPU, so that bound applies only when share_bound is set.
- */
-static void check_resource_list(const json_t *list, const char *field, bool share_bound,
+/* pod: a container's request (a GPU share is below 1000); else a Node's capacity, where
+ * corral.io/gpu-milli is 1000 per GPU (docs/gpus.md). */
+static void check_resource_list(const json_t *list, const char *field, bool pod,
                                 struct corral_field_errors *fe)
 {
     char p[512];
@@ -192,8 +190,7 @@ static void check_resource_list(const json_t *list, const char *field, bool shar
                                "equal to 0", json_is_string(v) ? json_string_value(v) : "");
         if (is_gpu_resource(k) && q.scale < 0)
             corral_field_error(fe, INVALID, p, "Invalid value: must be an integer");
-        if (share_bound && strcmp(k, "corral.io/gpu-milli") == 0 &&
-            corral_quantity_value(&q) >= 1000)
+        if (pod && strcmp(k, "corral.io/gpu-milli") == 0 && corral_quantity_value(&q) >= 1000)
             corral_field_error(fe, INVALID, p, "Invalid value: a GPU share must be below 1000 "
                                "(ask for whole GPUs with nvidia.com/gpu)");
         if (!strchr(k, '/') && !one_of(k, (const char *const[]){"cpu", "memory",
@@ -478,8 +475,7 @@ void corral_validate_node(const json_t *obj, const json_t *old, struct corral_fi
     }
     json_t *status = json_object_get(obj, "status");
     check_resource_list(json_object_get(status, "capacity"), "status.capacity", false, fe);
-    check_resource_list(json_object_get(status, "allocatable"), "status.allocatable", false,
-                        fe);
+    check_resource_list(json_object_get(status, "allocatable"), "status.allocatable", false, fe);
 }
 
 static void check_service_port(const json_t *port, size_t i, json_t *seen,

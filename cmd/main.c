@@ -8,6 +8,7 @@
 #include "init.h"
 #include "kubelet.h"
 #include "log.h"
+#include "up.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,7 @@ static const struct subcommand subcommands[] = {
     {"apiserver", corral_apiserver_main, "serve the Kubernetes API from the embedded store"},
     {"init", corral_init_main, "create the cluster CA, certificates, tokens and admin kubeconfig"},
     {"kubelet", corral_kubelet_main, "run the node agent (kubelet-lite) or print this node"},
+    {"up", corral_up_main, "start an all-in-one cluster with simulated GPU nodes and examples"},
     {NULL, NULL, NULL},
 };
 

@@ -39,6 +39,7 @@ struct client_settings {
     char *cert_file, *key_file, *cert_pem, *key_pem;
     char *token;
     char *user_agent;
+    char **extra_headers; /* NULL-terminated copies */
     bool insecure;
     int connect_timeout_ms;
     int timeout_ms;
@@ -102,6 +103,9 @@ static void settings_clear(struct client_settings *s)
     secret_free(s->key_pem);
     secret_free(s->token);
     free(s->user_agent);
+    for (size_t i = 0; s->extra_headers && s->extra_headers[i]; i++)
+        free(s->extra_headers[i]);
+    free(s->extra_headers);
     memset(s, 0, sizeof(*s));
 }
 
@@ -112,6 +116,21 @@ static int dup_opt(char **dst, const char *src)
         return 0;
     *dst = strdup(src);
     return *dst ? 0 : -ENOMEM;
+}
+
+static int copy_headers(struct client_settings *s, const char *const *headers)
+{
+    size_t n = 0;
+    while (headers && headers[n])
+        n++;
+    if (n == 0)
+        return 0;
+    if (!(s->extra_headers = calloc(n + 1, sizeof(char *))))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (!(s->extra_headers[i] = strdup(headers[i])))
+            return -ENOMEM;
+    return 0;
 }
 
 static int settings_copy(struct client_settings *s, const struct corral_client_config *cfg)
@@ -126,6 +145,7 @@ static int settings_copy(struct client_settings *s, const struct corral_client_c
     rc |= dup_opt(&s->key_pem, cfg->key_pem);
     rc |= dup_opt(&s->token, cfg->token);
     rc |= dup_opt(&s->user_agent, cfg->user_agent ? cfg->user_agent : "corral/" CORRAL_VERSION);
+    rc |= copy_headers(s, cfg->extra_headers);
     s->insecure = cfg->insecure_skip_verify;
     s->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000;
     s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
@@ -159,6 +179,12 @@ static int settings_validate(const struct corral_client_config *cfg)
         corral_error("client", "a client certificate needs its key and a key its certificate");
         return -EINVAL;
     }
+    for (size_t i = 0; cfg->extra_headers && cfg->extra_headers[i]; i++)
+        if (strpbrk(cfg->extra_headers[i], "\r\n") || !strchr(cfg->extra_headers[i], ':')) {
+            corral_error("client", "extra header \"%s\" is not one \"Name: value\" line",
+                         cfg->extra_headers[i]);
+            return -EINVAL;
+        }
     if (cfg->token && (strpbrk(cfg->token, "\r\n") || cfg->token[0] == '\0')) {
         corral_error("client", "the bearer token is empty or contains a line break");
         return -EINVAL;
@@ -276,6 +302,7 @@ int corral_client_clone(const struct corral_client *c, struct corral_client **ou
         .connect_timeout_ms = s->connect_timeout_ms,
         .timeout_ms = s->timeout_ms,
         .user_agent = s->user_agent,
+        .extra_headers = (const char *const *)s->extra_headers,
     };
     return corral_client_new(&cfg, out);
 }
@@ -445,6 +472,11 @@ static struct curl_slist *make_headers(struct corral_client *c, const char *cont
     }
     if (c->auth_header) {
         if (!(t = curl_slist_append(h, c->auth_header)))
+            goto err;
+        h = t;
+    }
+    for (size_t i = 0; c->set.extra_headers && c->set.extra_headers[i]; i++) {
+        if (!(t = curl_slist_append(h, c->set.extra_headers[i])))
             goto err;
         h = t;
     }

@@ -54,6 +54,9 @@ struct corral_client_config {
     int connect_timeout_ms;    /* 0 = 10 s */
     int timeout_ms;            /* whole request, watches excepted; 0 = 60 s */
     const char *user_agent;    /* NULL = "corral/VERSION" */
+    /* Extra request headers, "Name: value", NULL-terminated (e.g. "Impersonate-User: alice").
+     * Copied. */
+    const char *const *extra_headers;
 };
 
 struct corral_client;

@@ -612,9 +612,8 @@ static int strv_push(char ***v, size_t *n, char *s)
     return 0;
 }
 
-static int subject_names(X509 *x, struct corral_pki_subject *out)
+static int name_entries(X509_NAME *n, struct corral_pki_subject *out)
 {
-    X509_NAME *n = X509_get_subject_name(x);
     int rc = 0;
     for (int i = 0; !rc && i < X509_NAME_entry_count(n); i++) {
         const X509_NAME_ENTRY *e = X509_NAME_get_entry(n, i);
@@ -628,6 +627,28 @@ static int subject_names(X509 *x, struct corral_pki_subject *out)
     }
     if (!rc && !out->cn)
         rc = (out->cn = strdup("")) ? 0 : -ENOMEM;
+    return rc;
+}
+
+static int subject_names(X509 *x, struct corral_pki_subject *out)
+{
+    return name_entries(X509_get_subject_name(x), out);
+}
+
+int corral_pki_csr_subject(const char *csr_pem, struct corral_pki_subject *out)
+{
+    memset(out, 0, sizeof(*out));
+    BIO *b = csr_pem ? BIO_new_mem_buf(csr_pem, -1) : NULL;
+    X509_REQ *req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    if (!req) {
+        ERR_clear_error();
+        return -EINVAL;
+    }
+    int rc = name_entries(X509_REQ_get_subject_name(req), out);
+    X509_REQ_free(req);
+    if (rc)
+        corral_pki_subject_clear(out);
     return rc;
 }
 

@@ -111,6 +111,12 @@ void corral_pki_subject_clear(struct corral_pki_subject *s);
 int corral_pki_cert_subject(const char *cert_pem, struct corral_pki_subject *out);
 
 /*
+ * Reads a certificate request's subject (cn and orgs only; the signature is not checked here,
+ * corral_pki_sign_node_csr() does that). Returns 0 and fills *out (clear it), -EINVAL.
+ */
+int corral_pki_csr_subject(const char *csr_pem, struct corral_pki_subject *out);
+
+/*
  * Verifies certificates against a set of trusted CAs, reusable and thread-safe (the apiserver
  * keeps one for client certificates).
  */

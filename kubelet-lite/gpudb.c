@@ -83,8 +83,8 @@ static const struct corral_gpudb_entry table[] = {
     {0x27b8, "L4", "NVIDIA L4", "ada-lovelace", 8, 9, true, DI, 23034},
     {0x2901, "B200", "NVIDIA B200", "blackwell", 10, 0, false, DT, 183359},
     {0x2b85, "RTX-5090", "NVIDIA GeForce RTX 5090", "blackwell", 12, 0, true, CO, 32607},
-    {0x2bb1, "RTX-PRO-6000", "NVIDIA RTX PRO 6000 Blackwell Workstation Edition", "blackwell",
-     12, 0, true, WS, 97887},
+    {0x2bb1, "RTX-PRO-6000", "NVIDIA RTX PRO 6000 Blackwell Workstation Edition", "blackwell", 12,
+     0, true, WS, 97887},
     {0x2c02, "RTX-5080", "NVIDIA GeForce RTX 5080", "blackwell", 12, 0, true, CO, 16303},
 };
 

@@ -23,9 +23,9 @@ struct corral_gpudb_entry {
     const char *family;  /* "hopper", "ada-lovelace", ... (GFD spelling) */
     int cc_major;        /* compute capability */
     int cc_minor;
-    bool rt_cores;       /* has RT cores */
+    bool rt_cores;         /* has RT cores */
     const char *gpu_class; /* datacenter-training | datacenter-inference | workstation | consumer */
-    uint64_t memory_mib; /* memory as the driver reports it, MiB */
+    uint64_t memory_mib;   /* memory as the driver reports it, MiB */
 };
 
 /* The entry for an NVIDIA PCI device id, or NULL when the id is not in the table. Static. */

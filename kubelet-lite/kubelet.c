@@ -5,6 +5,7 @@
  */
 #include "kubelet.h"
 
+#include "agent.h"
 #include "log.h"
 #include "quantity.h"
 #include "topology.h"
@@ -149,8 +150,8 @@ static int parse_int(const char *opt, const char *s, long min, long max, long *o
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "corral kubelet: %s: \"%s\" is not a number in [%ld, %ld]\n", opt, s,
-                min, max);
+        fprintf(stderr, "corral kubelet: %s: \"%s\" is not a number in [%ld, %ld]\n", opt, s, min,
+                max);
         return -EINVAL;
     }
     *out = v;
@@ -200,17 +201,39 @@ static int apply_option(struct corral_kubelet_options *o, int c, const char *arg
     long v;
     json_t *taint;
     switch (c) {
-    case OPT_TOPOLOGY: o->topology = arg; return 0;
-    case OPT_PRINT_NODE: o->print_node = true; return 0;
-    case OPT_APISERVER: o->apiserver = arg; return 0;
-    case OPT_KUBECONFIG: o->kubeconfig = arg; return 0;
-    case OPT_STATE_DIR: o->state_dir = arg; return 0;
-    case OPT_NAME: o->node.name = arg; return 0;
-    case OPT_ADDRESS: o->node.address = arg; return 0;
-    case OPT_PROVIDER: o->node.provider = arg; return 0;
-    case OPT_ZONE: o->node.zone = arg; return 0;
-    case OPT_REGION: o->node.region = arg; return 0;
-    case OPT_NO_CGROUPS: o->cgroups = false; return 0;
+    case OPT_TOPOLOGY:
+        o->topology = arg;
+        return 0;
+    case OPT_PRINT_NODE:
+        o->print_node = true;
+        return 0;
+    case OPT_APISERVER:
+        o->apiserver = arg;
+        return 0;
+    case OPT_KUBECONFIG:
+        o->kubeconfig = arg;
+        return 0;
+    case OPT_STATE_DIR:
+        o->state_dir = arg;
+        return 0;
+    case OPT_NAME:
+        o->node.name = arg;
+        return 0;
+    case OPT_ADDRESS:
+        o->node.address = arg;
+        return 0;
+    case OPT_PROVIDER:
+        o->node.provider = arg;
+        return 0;
+    case OPT_ZONE:
+        o->node.zone = arg;
+        return 0;
+    case OPT_REGION:
+        o->node.region = arg;
+        return 0;
+    case OPT_NO_CGROUPS:
+        o->cgroups = false;
+        return 0;
     case OPT_PORT:
         if (parse_int("--port", arg, 0, 65535, &v) < 0)
             return -EINVAL;
@@ -236,18 +259,24 @@ static int apply_option(struct corral_kubelet_options *o, int c, const char *arg
             return json_array_append_new(o->node.taints, taint);
         fprintf(stderr, "corral kubelet: --taint: %s\n", err);
         return -EINVAL;
-    case OPT_RESERVE_CPU: return parse_milli("--reserve-cpu", arg, &o->node.reserved_cpu_milli,
-                                             false);
+    case OPT_RESERVE_CPU:
+        return parse_milli("--reserve-cpu", arg, &o->node.reserved_cpu_milli, false);
     case OPT_RESERVE_MEMORY:
         return parse_milli("--reserve-memory", arg, &o->node.reserved_memory_bytes, true);
-    case OPT_LOG_MAX_SIZE: return parse_milli("--log-max-size", arg, &o->log_max_bytes, true);
-    case OPT_LEASE_DURATION: return parse_ms("--lease-duration", arg, &o->lease_duration_ms);
-    case OPT_HEARTBEAT: return parse_ms("--heartbeat-interval", arg, &o->heartbeat_ms);
+    case OPT_LOG_MAX_SIZE:
+        return parse_milli("--log-max-size", arg, &o->log_max_bytes, true);
+    case OPT_LEASE_DURATION:
+        return parse_ms("--lease-duration", arg, &o->lease_duration_ms);
+    case OPT_HEARTBEAT:
+        return parse_ms("--heartbeat-interval", arg, &o->heartbeat_ms);
     case OPT_STATUS_INTERVAL:
         return parse_ms("--node-status-interval", arg, &o->status_interval_ms);
-    case OPT_BACKOFF_INITIAL: return parse_ms("--backoff-initial", arg, &o->backoff_initial_ms);
-    case OPT_BACKOFF_MAX: return parse_ms("--backoff-max", arg, &o->backoff_max_ms);
-    default: return -EINVAL;
+    case OPT_BACKOFF_INITIAL:
+        return parse_ms("--backoff-initial", arg, &o->backoff_initial_ms);
+    case OPT_BACKOFF_MAX:
+        return parse_ms("--backoff-max", arg, &o->backoff_max_ms);
+    default:
+        return -EINVAL;
     }
 }
 
@@ -346,8 +375,7 @@ int corral_kubelet_main(int argc, char **argv)
     if (opts.print_node) {
         status = print_node(topo, &opts);
     } else {
-        fprintf(stderr, "corral kubelet: joining a cluster is not available in this build yet\n");
-        status = 1;
+        status = corral_agent_run(&opts, topo);
     }
     corral_topology_free(topo);
     corral_kubelet_options_free(&opts);

@@ -13,20 +13,20 @@
 #include <stdint.h>
 
 struct corral_kubelet_options {
-    const char *topology;    /* --topology FILE.xml, NULL for the live machine */
-    bool print_node;         /* --print-node */
-    const char *apiserver;   /* --apiserver URL */
-    const char *kubeconfig;  /* --kubeconfig FILE */
-    const char *state_dir;   /* --state-dir DIR */
+    const char *topology;           /* --topology FILE.xml, NULL for the live machine */
+    bool print_node;                /* --print-node */
+    const char *apiserver;          /* --apiserver URL */
+    const char *kubeconfig;         /* --kubeconfig FILE */
+    const char *state_dir;          /* --state-dir DIR */
     struct corral_node_config node; /* name, provider, zone, region, address, labels, taints */
-    int64_t lease_duration_ms;   /* --lease-duration (default 40s) */
-    int64_t heartbeat_ms;        /* --heartbeat-interval (default 5s) */
-    int64_t status_interval_ms;  /* --node-status-interval (default 60s) */
-    int64_t backoff_initial_ms;  /* --backoff-initial (default 10s) */
-    int64_t backoff_max_ms;      /* --backoff-max (default 5m) */
-    int64_t log_max_bytes;       /* --log-max-size (default 10Mi) */
-    int log_max_files;           /* --log-max-files (default 5) */
-    bool cgroups;                /* false with --no-cgroups */
+    int64_t lease_duration_ms;      /* --lease-duration (default 40s) */
+    int64_t heartbeat_ms;           /* --heartbeat-interval (default 5s) */
+    int64_t status_interval_ms;     /* --node-status-interval (default 60s) */
+    int64_t backoff_initial_ms;     /* --backoff-initial (default 10s) */
+    int64_t backoff_max_ms;         /* --backoff-max (default 5m) */
+    int64_t log_max_bytes;          /* --log-max-size (default 10Mi) */
+    int log_max_files;              /* --log-max-files (default 5) */
+    bool cgroups;                   /* false with --no-cgroups */
 };
 
 /* The entry point of `corral kubelet`. Returns the process exit status. */

@@ -38,9 +38,9 @@ const char *corral_node_goarch(const char *machine)
 {
     static const struct {
         const char *uname, *go;
-    } map[] = {{"x86_64", "amd64"},   {"amd64", "amd64"}, {"aarch64", "arm64"},
-               {"arm64", "arm64"},    {"ppc64le", "ppc64le"}, {"s390x", "s390x"},
-               {"riscv64", "riscv64"}, {"i686", "386"},    {"armv7l", "arm"}};
+    } map[] = {{"x86_64", "amd64"},    {"amd64", "amd64"},     {"aarch64", "arm64"},
+               {"arm64", "arm64"},     {"ppc64le", "ppc64le"}, {"s390x", "s390x"},
+               {"riscv64", "riscv64"}, {"i686", "386"},        {"armv7l", "arm"}};
     for (size_t i = 0; machine && i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(machine, map[i].uname) == 0)
             return map[i].go;
@@ -125,10 +125,12 @@ static int node_labels(const struct corral_topology *topo, const struct corral_n
     set_str(labels, "kubernetes.io/arch", corral_node_goarch(topo->arch));
     const char *key;
     json_t *v;
-    json_object_foreach(cfg->labels, key, v) {
+    json_object_foreach(cfg->labels, key, v)
+    {
         json_object_set(labels, key, v);
     }
-    json_object_foreach(labels, key, v) {
+    json_object_foreach(labels, key, v)
+    {
         const char *why = corral_meta_check_label_key(key);
         if (!why && !json_is_string(v))
             why = "value must be a string";
@@ -148,9 +150,9 @@ static json_t *links_json(const struct corral_gpu *g)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < g->nlinks; i++)
-        json_array_append_new(arr, json_pack("{s:i, s:I}", "peer", g->links[i].peer,
-                                             "bandwidthMBps",
-                                             (json_int_t)g->links[i].bandwidth_mbps));
+        json_array_append_new(arr,
+                              json_pack("{s:i, s:I}", "peer", g->links[i].peer, "bandwidthMBps",
+                                        (json_int_t)g->links[i].bandwidth_mbps));
     return arr;
 }
 
@@ -240,9 +242,9 @@ static int resources(const struct corral_topology *topo, const struct corral_nod
     int64_t mem = (int64_t)topo->memory_bytes;
     if (cfg->reserved_cpu_milli < 0 || cfg->reserved_cpu_milli >= cpu_milli ||
         cfg->reserved_memory_bytes < 0 || cfg->reserved_memory_bytes >= mem) {
-        set_err(err, errlen, "reservations (cpu %" PRId64 "m, memory %" PRId64
-                             " bytes) must be below capacity (cpu %" PRId64 "m, memory %" PRId64
-                             " bytes)",
+        set_err(err, errlen,
+                "reservations (cpu %" PRId64 "m, memory %" PRId64
+                " bytes) must be below capacity (cpu %" PRId64 "m, memory %" PRId64 " bytes)",
                 cfg->reserved_cpu_milli, cfg->reserved_memory_bytes, cpu_milli, mem);
         return -EINVAL;
     }
@@ -319,8 +321,8 @@ static json_t *addresses(const struct corral_node_config *cfg, const char *name)
 {
     json_t *arr = json_array();
     if (cfg->address)
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "type", "InternalIP", "address",
-                                             cfg->address));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s}", "type", "InternalIP", "address", cfg->address));
     json_array_append_new(arr, json_pack("{s:s, s:s}", "type", "Hostname", "address", name));
     return arr;
 }
@@ -362,15 +364,14 @@ static json_t *metadata(const struct corral_topology *topo, const char *name, js
     char source[600];
     snprintf(source, sizeof(source), "%s%s", topo->from_xml ? "hwloc-xml:" : "",
              topo->from_xml ? topo->source : "live");
-    json_t *annotations = json_pack("{s:s, s:s}", "corral.io/gpus", gpus_text,
-                                    "corral.io/topology-source", source);
+    json_t *annotations =
+        json_pack("{s:s, s:s}", "corral.io/gpus", gpus_text, "corral.io/topology-source", source);
     free(gpus_text);
-    return json_pack("{s:s, s:O, s:o}", "name", name, "labels", labels, "annotations",
-                     annotations);
+    return json_pack("{s:s, s:O, s:o}", "name", name, "labels", labels, "annotations", annotations);
 }
 
-json_t *corral_node_build(const struct corral_topology *topo,
-                          const struct corral_node_config *cfg, char *err, size_t errlen)
+json_t *corral_node_build(const struct corral_topology *topo, const struct corral_node_config *cfg,
+                          char *err, size_t errlen)
 {
     char name[254];
     if (resolve_name(topo, cfg, name, sizeof(name), err, errlen) < 0)
@@ -412,8 +413,10 @@ int corral_node_parse_taint(const char *spec, json_t **taint, char *err, size_t 
     *effect++ = '\0';
     if (strcmp(effect, "NoSchedule") != 0 && strcmp(effect, "PreferNoSchedule") != 0 &&
         strcmp(effect, "NoExecute") != 0) {
-        set_err(err, errlen, "taint \"%s\": effect must be NoSchedule, PreferNoSchedule or "
-                             "NoExecute", spec);
+        set_err(err, errlen,
+                "taint \"%s\": effect must be NoSchedule, PreferNoSchedule or "
+                "NoExecute",
+                spec);
         return -EINVAL;
     }
     char *value = strchr(buf, '=');

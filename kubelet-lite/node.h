@@ -19,25 +19,25 @@
 #define CORRAL_KUBELET_VERSION "v1.32.0-corral." CORRAL_VERSION
 
 struct corral_node_config {
-    const char *name;        /* metadata.name; NULL: derived from the topology's host name */
-    const char *provider;    /* corral.io/provider, optional */
-    const char *zone;        /* topology.kubernetes.io/zone, optional */
-    const char *region;      /* topology.kubernetes.io/region, optional */
-    const char *address;     /* InternalIP, optional */
-    int port;                /* the agent's HTTPS port (daemonEndpoints), 0 when unknown */
-    int max_pods;            /* 0: CORRAL_NODE_DEFAULT_MAX_PODS */
-    int64_t reserved_cpu_milli;     /* held back from allocatable */
+    const char *name;           /* metadata.name; NULL: derived from the topology's host name */
+    const char *provider;       /* corral.io/provider, optional */
+    const char *zone;           /* topology.kubernetes.io/zone, optional */
+    const char *region;         /* topology.kubernetes.io/region, optional */
+    const char *address;        /* InternalIP, optional */
+    int port;                   /* the agent's HTTPS port (daemonEndpoints), 0 when unknown */
+    int max_pods;               /* 0: CORRAL_NODE_DEFAULT_MAX_PODS */
+    int64_t reserved_cpu_milli; /* held back from allocatable */
     int64_t reserved_memory_bytes;
-    json_t *labels;          /* extra labels, object of strings (borrowed, may be NULL) */
-    json_t *taints;          /* array of Taint objects (borrowed, may be NULL) */
+    json_t *labels; /* extra labels, object of strings (borrowed, may be NULL) */
+    json_t *taints; /* array of Taint objects (borrowed, may be NULL) */
 };
 
 /*
  * Builds the Node for topo under cfg. Returns a new reference, or NULL with a reason in err
  * when the configuration is unusable (bad name, reservation above capacity) or memory runs out.
  */
-json_t *corral_node_build(const struct corral_topology *topo,
-                          const struct corral_node_config *cfg, char *err, size_t errlen);
+json_t *corral_node_build(const struct corral_topology *topo, const struct corral_node_config *cfg,
+                          char *err, size_t errlen);
 
 /* The `corral.io/gpus` array for topo (docs/gpus.md). New reference, NULL on ENOMEM. */
 json_t *corral_node_gpus_json(const struct corral_topology *topo);

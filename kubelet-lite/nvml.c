@@ -99,8 +99,8 @@ static uint64_t link_bandwidth(const struct nvml_api *api, nvml_device dev, unsi
     return version <= 1 ? 20000 : version >= 5 ? 50000 : 25000;
 }
 
-static void parse_bus(const struct nvml_pci_info *pci, unsigned *dom, unsigned *bus,
-                      unsigned *dev, unsigned *fn)
+static void parse_bus(const struct nvml_pci_info *pci, unsigned *dom, unsigned *bus, unsigned *dev,
+                      unsigned *fn)
 {
     *dom = pci->domain;
     *bus = pci->bus;
@@ -111,8 +111,7 @@ static void parse_bus(const struct nvml_pci_info *pci, unsigned *dom, unsigned *
         *fn = f;
 }
 
-static void describe_links(const struct nvml_api *api, nvml_device dev,
-                           struct corral_gpu_probe *p)
+static void describe_links(const struct nvml_api *api, nvml_device dev, struct corral_gpu_probe *p)
 {
     if (!api->link_state || !api->link_remote_pci)
         return;

@@ -20,10 +20,10 @@
 
 /* Where a GPU's facts came from (bits of corral_gpu.sources). */
 enum {
-    CORRAL_GPU_SRC_PCI = 1u << 0,    /* hwloc PCI device */
-    CORRAL_GPU_SRC_CUDA = 1u << 1,   /* hwloc CUDA OS device */
-    CORRAL_GPU_SRC_NVML = 1u << 2,   /* hwloc NVML OS device */
-    CORRAL_GPU_SRC_OPENCL = 1u << 3, /* hwloc OpenCL OS device */
+    CORRAL_GPU_SRC_PCI = 1u << 0,       /* hwloc PCI device */
+    CORRAL_GPU_SRC_CUDA = 1u << 1,      /* hwloc CUDA OS device */
+    CORRAL_GPU_SRC_NVML = 1u << 2,      /* hwloc NVML OS device */
+    CORRAL_GPU_SRC_OPENCL = 1u << 3,    /* hwloc OpenCL OS device */
     CORRAL_GPU_SRC_LIVE_NVML = 1u << 4, /* libnvidia-ml.so.1 on this machine */
     CORRAL_GPU_SRC_LIVE_CUDA = 1u << 5, /* libcuda.so.1 on this machine */
 };
@@ -34,34 +34,34 @@ struct corral_gpu_link {
 };
 
 struct corral_gpu {
-    int index;                 /* position in PCI bus-id order */
-    char bus_id[16];           /* "0000:4e:00.0" */
+    int index;       /* position in PCI bus-id order */
+    char bus_id[16]; /* "0000:4e:00.0" */
     uint16_t vendor_id, device_id;
-    char uuid[64];             /* "GPU-..." or "" when unknown (or sanitised to zeros) */
-    char name[128];            /* driver model name ("NVIDIA H100 80GB HBM3"), "" if none */
+    char uuid[64];  /* "GPU-..." or "" when unknown (or sanitised to zeros) */
+    char name[128]; /* driver model name ("NVIDIA H100 80GB HBM3"), "" if none */
     const struct corral_gpudb_entry *db; /* table entry, NULL when the model is unknown */
-    uint64_t memory_mib;       /* 0 when unknown */
-    int cc_major, cc_minor;    /* compute capability, -1 when unknown */
-    int numa_node;             /* OS index of the nearest NUMA node, -1 when unknown */
-    int island;                /* NVLink island, -1 when NVLink was not recorded */
-    struct corral_gpu_link *links; /* NVLink peers (owned by the topology) */
+    uint64_t memory_mib;                 /* 0 when unknown */
+    int cc_major, cc_minor;              /* compute capability, -1 when unknown */
+    int numa_node;                       /* OS index of the nearest NUMA node, -1 when unknown */
+    int island;                          /* NVLink island, -1 when NVLink was not recorded */
+    struct corral_gpu_link *links;       /* NVLink peers (owned by the topology) */
     size_t nlinks;
-    unsigned sources;          /* CORRAL_GPU_SRC_* bits */
-    bool healthy;              /* false when a live probe reported an error */
+    unsigned sources; /* CORRAL_GPU_SRC_* bits */
+    bool healthy;     /* false when a live probe reported an error */
 };
 
 struct corral_topology {
-    char source[512];          /* "live" or the XML path */
+    char source[512]; /* "live" or the XML path */
     bool from_xml;
     char hostname[256];        /* HostName info, "" when absent */
     char arch[65];             /* uname machine ("x86_64", "ppc64le"), "" when absent */
     char exporter_version[32]; /* hwlocVersion of the export, "" when absent */
     unsigned packages, cores, pus;
-    int *numa_nodes;           /* OS indexes, ascending */
+    int *numa_nodes; /* OS indexes, ascending */
     unsigned nnuma;
     uint64_t memory_bytes;
-    bool nvlink_recorded;      /* an NVLinkBandwidth matrix (or live NVML) covered the GPUs */
-    char gpu_probe[128];       /* what the live probes found ("nvml: 4 GPUs"), "" for XML */
+    bool nvlink_recorded; /* an NVLinkBandwidth matrix (or live NVML) covered the GPUs */
+    char gpu_probe[128];  /* what the live probes found ("nvml: 4 GPUs"), "" for XML */
     struct corral_gpu *gpus;
     size_t ngpus;
 };
@@ -70,16 +70,16 @@ struct corral_topology {
 #define CORRAL_PROBE_MAX_LINKS 18
 struct corral_gpu_probe {
     unsigned domain, bus, dev, func;
-    uint16_t device_id;        /* 0 when the library did not say */
+    uint16_t device_id; /* 0 when the library did not say */
     char name[96];
     char uuid[64];
     uint64_t memory_mib;
-    int cc_major, cc_minor;    /* -1 when unknown */
+    int cc_major, cc_minor; /* -1 when unknown */
     bool healthy;
-    unsigned nlinks;           /* active NVLinks */
+    unsigned nlinks; /* active NVLinks */
     struct {
         unsigned domain, bus, dev, func;
-        bool to_switch;        /* the far end is an NVSwitch, not a GPU */
+        bool to_switch; /* the far end is an NVSwitch, not a GPU */
         uint64_t bandwidth_mbps;
     } links[CORRAL_PROBE_MAX_LINKS];
 };

@@ -14,6 +14,9 @@
  *   store_overhead_per_object_no_history   the same once the history is compacted
  *   store_rss_per_object        RSS growth per object after a load, JSON included
  *   store_watch_p99_100w        create-to-delivery p99 with 100 watchers
+ *   store_etcd_create_64t       creates/s through etcd (a local etcd on loopback), 64 threads
+ *   store_etcd_load             open time with those objects in etcd
+ *   (the etcd figures only when /usr/bin/etcd or $CORRAL_ETCD exists)
  *
  * CORRAL_BENCH_OBJECTS sets the object count (default 100000). The objects are pod-sized
  * (about 1.3 KB of JSON). Timings depend on the machine and its disk; never assert on them.
@@ -23,16 +26,23 @@
 #include "meta.h"
 #include "store.h"
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -363,6 +373,123 @@ static void bench_watch(void)
     corral_store_close(st);
 }
 
+/* ---- etcd -------------------------------------------------------------------------------- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        DIE("probing a port: %s", strerror(errno));
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Starts etcd in root/etcd; returns its pid and the client URL in url, 0 without etcd. */
+static pid_t etcd_start(char *url, size_t len)
+{
+    const char *bin = getenv("CORRAL_ETCD") ? getenv("CORRAL_ETCD") : "/usr/bin/etcd";
+    if (access(bin, X_OK) != 0)
+        return 0;
+    char data[300], curls[64], purls[64], cluster[96], log[300];
+    snprintf(curls, sizeof(curls), "http://127.0.0.1:%d", free_port());
+    snprintf(purls, sizeof(purls), "http://127.0.0.1:%d", free_port());
+    snprintf(cluster, sizeof(cluster), "default=%s", purls);
+    static int runs;
+    snprintf(data, sizeof(data), "%s/etcd-%d", root, runs++);
+    snprintf(log, sizeof(log), "%s/etcd.log", root);
+    snprintf(url, len, "%s", curls);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(bin, bin, "--name", "default", "--data-dir", data, "--listen-client-urls", curls,
+              "--advertise-client-urls", curls, "--listen-peer-urls", purls,
+              "--initial-advertise-peer-urls", purls, "--initial-cluster", cluster,
+              "--quota-backend-bytes", "8589934592", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ctx)
+{
+    (void)p;
+    (void)ctx;
+    return size * n;
+}
+
+/* True once etcd's gateway answers /v3/maintenance/status. */
+static bool etcd_up(const char *url)
+{
+    char u[128];
+    snprintf(u, sizeof(u), "%s/v3/maintenance/status", url);
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, u);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    return status == 200;
+}
+
+/* Starts etcd (up to three tries on fresh ports). Returns its pid, 0 without an etcd binary. */
+static pid_t etcd_run(char *url, size_t len)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        pid_t pid = etcd_start(url, len);
+        if (!pid)
+            return 0;
+        for (int i = 0; i < 100; i++) {
+            if (etcd_up(url))
+                return pid;
+            usleep(100000);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    DIE("etcd did not come up");
+}
+
+static struct corral_store *etcd_open(const char *url)
+{
+    struct corral_store *st = NULL;
+    int rc = corral_store_open_etcd(url, "/bench", &st);
+    if (rc != 0)
+        DIE("open etcd store: %s", corral_strerror(rc));
+    return st;
+}
+
+static void bench_etcd(void)
+{
+    char url[64];
+    pid_t pid = etcd_run(url, sizeof(url));
+    if (!pid)
+        return;
+    size_t n = n_objects / 5 < 20000 ? n_objects / 5 : 20000;
+    struct corral_store *st = etcd_open(url);
+    uint64_t ns = create_run(st, 0, n, 64, NULL);
+    printf("store_etcd_create_64t=%.0f ops/s\n", (double)n / secs(ns));
+    corral_store_close(st);
+    uint64_t t0 = corral_now_ns();
+    st = etcd_open(url);
+    ns = corral_now_ns() - t0;
+    printf("store_etcd_load=%.0f ms\n", (double)ns / 1e6);
+    printf("store_etcd_load_objects=%zu objects\n", n);
+    corral_store_close(st);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 /* Runs the load phase in a fresh process, so that its RSS is not the create phase's leftovers. */
 static void bench_load_fresh(void)
 {
@@ -406,6 +533,7 @@ int main(int argc, char **argv)
     corral_store_close(st);
     bench_load_fresh();
     bench_watch();
+    bench_etcd();
 
     nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;

@@ -82,9 +82,10 @@ static enum MHD_Result echo(struct MHD_Connection *conn, const char *url, const 
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     const char *fs = arg(conn, "fieldSelector");
-    json_t *o = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s#}", "method", method, "path", url, "auth",
-                          auth, "contentType", ct, "fieldSelector", fs, "body",
-                          up->data ? up->data : "", up->len);
+    const char *imp = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Impersonate-User");
+    json_t *o = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s#}", "method", method, "path", url,
+                          "auth", auth, "contentType", ct, "fieldSelector", fs, "impersonate", imp,
+                          "body", up->data ? up->data : "", up->len);
     return reply_json(conn, strcmp(method, "POST") == 0 ? 201 : 200, o);
 }
 
@@ -481,6 +482,11 @@ static void test_config_errors(void)
     cfg.ca_file = NULL;
     cfg.token = "abc\r\nX-Evil: 1";
     CHECK_INT_EQ(corral_client_new(&cfg, &c), -EINVAL);
+    cfg.token = NULL;
+    const char *bad_headers[] = {"X-Ok: 1", "no colon", NULL};
+    cfg.extra_headers = bad_headers;
+    CHECK_INT_EQ(corral_client_new(&cfg, &c), -EINVAL);
+    cfg.extra_headers = NULL;
     cfg.token = "abc";
     cfg.server = "https://127.0.0.1:1///";
     CHECK_INT_EQ(corral_client_new(&cfg, &c), 0);
@@ -503,6 +509,26 @@ static void test_paths(void)
     CHECK_STR_EQ(p, "/api/v1/namespaces/team%20a?fieldSelector=spec.nodeName%3Dgpu-1&limit=500");
     free(p);
     CHECK(corral_client_path("", "pods", NULL, NULL, NULL) == NULL);
+}
+
+static void test_extra_headers_and_clone(void)
+{
+    fake_start();
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", F.port);
+    const char *headers[] = {"Impersonate-User: alice", NULL};
+    struct corral_client_config cfg = {.server = url, .token = "t", .extra_headers = headers};
+    struct corral_client *c, *c2;
+    json_t *out;
+    CHECK_INT_EQ(corral_client_new(&cfg, &c), 0);
+    CHECK_INT_EQ(corral_client_clone(c, &c2), 0);
+    corral_client_free(c);
+    CHECK_INT_EQ(corral_client_get(c2, "/echo", &out), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(out, "impersonate")), "alice");
+    CHECK_STR_EQ(json_string_value(json_object_get(out, "auth")), "Bearer t");
+    json_decref(out);
+    corral_client_free(c2);
+    fake_stop();
 }
 
 static void test_request_methods(void)
@@ -856,7 +882,8 @@ static void test_informer_callback_error_and_backoff(void)
 }
 
 CORRAL_TESTS(CORRAL_TEST(config_errors), CORRAL_TEST(paths), CORRAL_TEST(request_methods),
-             CORRAL_TEST(error_replies), CORRAL_TEST(transport_errors), CORRAL_TEST(watch_chunks),
-             CORRAL_TEST(watch_errors), CORRAL_TEST(watch_stop),
-             CORRAL_TEST(informer_relist_http410), CORRAL_TEST(informer_relist_error_event),
+             CORRAL_TEST(extra_headers_and_clone), CORRAL_TEST(error_replies),
+             CORRAL_TEST(transport_errors), CORRAL_TEST(watch_chunks), CORRAL_TEST(watch_errors),
+             CORRAL_TEST(watch_stop), CORRAL_TEST(informer_relist_http410),
+             CORRAL_TEST(informer_relist_error_event),
              CORRAL_TEST(informer_callback_error_and_backoff))

@@ -9,6 +9,7 @@
 #include "client.h"
 #include "error.h"
 #include "harness.h"
+#include "test_scratch.h"
 #include "init.h"
 #include "kubeconfig.h"
 #include "pki.h"
@@ -24,9 +25,7 @@
 
 static char *tmpdir(void)
 {
-    char tmpl[] = "/tmp/corral-init-XXXXXX";
-    CHECK(mkdtemp(tmpl) != NULL);
-    return strdup(tmpl);
+    return test_scratch_dir();
 }
 
 static void rmtree(const char *dir)
@@ -80,6 +79,7 @@ static void test_files_and_modes(void)
     CHECK_INT_EQ(mode_of(dir, CORRAL_INIT_CA_KEY), 0600);
     CHECK_INT_EQ(mode_of(dir, CORRAL_INIT_SERVER_KEY), 0600);
     CHECK_INT_EQ(mode_of(dir, CORRAL_INIT_ADMIN_KEY), 0600);
+    CHECK_INT_EQ(mode_of(dir, CORRAL_INIT_KUBELET_CLIENT_KEY), 0600);
     CHECK_INT_EQ(mode_of(dir, CORRAL_INIT_TOKENS), 0600);
     CHECK_INT_EQ(mode_of(dir, CORRAL_INIT_ADMIN_TOKEN), 0600);
     CHECK_INT_EQ(mode_of(dir, CORRAL_INIT_BOOTSTRAP_TOKENS), 0600);
@@ -116,6 +116,13 @@ static void test_files_and_modes(void)
     CHECK_STR_EQ(s.orgs[0], "system:masters");
     CHECK_INT_EQ(s.usage, CORRAL_PKI_USAGE_CLIENT);
     corral_pki_subject_clear(&s);
+    char *kcl = slurp(dir, CORRAL_INIT_KUBELET_CLIENT_CERT);
+    CHECK_INT_EQ(corral_pki_cert_subject(kcl, &s), 0);
+    CHECK_STR_EQ(s.cn, CORRAL_INIT_KUBELET_CLIENT_CN);
+    CHECK_INT_EQ(s.n_orgs, 0);
+    CHECK_INT_EQ(s.usage, CORRAL_PKI_USAGE_CLIENT);
+    corral_pki_subject_clear(&s);
+    free(kcl);
     char *srv_key = slurp(dir, CORRAL_INIT_SERVER_KEY);
     CHECK(corral_pki_key_matches(srv, srv_key));
     corral_pki_free_secret(srv_key);

@@ -89,12 +89,20 @@ static void test_every_shared_topology(void)
     static const struct {
         const char *prefix;
         const char *count; /* nvidia.com/gpu capacity */
-    } want[] = {{"AMD-negative", "0"},   {"aws-g4dn", "8"},       {"dell-xe8640", "4"},
-                {"desktop_i5", "1"},     {"hwloc-test", "3"},     {"ibm-power8", "4"},
-                {"jsc-jureca", "4"},     {"jsc-juwels-booster", "4"}, {"jsc-juwels-cluster", "4"},
+    } want[] = {{"AMD-negative", "0"},
+                {"aws-g4dn", "8"},
+                {"dell-xe8640", "4"},
+                {"desktop_i5", "1"},
+                {"hwloc-test", "3"},
+                {"ibm-power8", "4"},
+                {"jsc-jureca", "4"},
+                {"jsc-juwels-booster", "4"},
+                {"jsc-juwels-cluster", "4"},
                 {"lenovo-sd665n-v3_2xEPYC9555_4xH200_nvlink", "4"},
                 {"lenovo-sd665n-v3_2xEPYC9555_4xH200_pci", "4"},
-                {"llnl-lassen", "4"},    {"llnl-pascal", "2"},    {"nvidia-dgx2h", "16"},
+                {"llnl-lassen", "4"},
+                {"llnl-pascal", "2"},
+                {"nvidia-dgx2h", "16"},
                 {"workstation_TR", "1"}};
     const char *dir = CORRAL_SHARED_DIR "/hwloc-topologies";
     DIR *d = opendir(dir);
@@ -141,9 +149,10 @@ static void test_bad_inputs(void)
     CHECK_STR_EQ(r.out, "");
     run_free(&r);
 
-    char *badname[] = {"--topology",
-                       CORRAL_SHARED_DIR "/hwloc-topologies/desktop_i5-13600KF_RTX3070_opencl.xml",
-                       "--print-node", "--name", "Not A Name", NULL};
+    char *badname[] = {
+        "--topology",   CORRAL_SHARED_DIR "/hwloc-topologies/desktop_i5-13600KF_RTX3070_opencl.xml",
+        "--print-node", "--name",
+        "Not A Name",   NULL};
     r = run_corral(badname);
     CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
     CHECK_STR_CONTAINS(r.err, "node name \"Not A Name\"");

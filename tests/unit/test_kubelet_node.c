@@ -18,9 +18,8 @@
 
 static void test_gpudb_sorted_and_valid(void)
 {
-    static const char *const families[] = {"fermi",  "kepler",       "pascal", "volta",
-                                           "turing", "ampere", "ada-lovelace", "hopper",
-                                           "blackwell"};
+    static const char *const families[] = {"fermi",  "kepler",       "pascal", "volta",    "turing",
+                                           "ampere", "ada-lovelace", "hopper", "blackwell"};
     CHECK(corral_gpudb_count() > 50);
     for (size_t i = 0; i < corral_gpudb_count(); i++) {
         const struct corral_gpudb_entry *e = corral_gpudb_at(i);
@@ -151,9 +150,8 @@ static json_t *build(const char *file, const struct corral_node_config *cfg)
 
 static const char *label(json_t *node, const char *key)
 {
-    return json_string_value(json_object_get(json_object_get(json_object_get(node, "metadata"),
-                                                              "labels"),
-                                             key));
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(node, "metadata"), "labels"), key));
 }
 
 static const char *resource(json_t *node, const char *which, const char *key)
@@ -180,13 +178,18 @@ static void test_node_h100(void)
     CHECK_INT_EQ(corral_node_parse_taint("gpu=h100:NoSchedule", &taint, err, sizeof(err)), 0);
     json_array_append_new(taints, taint);
     CHECK_INT_EQ(corral_node_parse_label("team=ml", labels, err, sizeof(err)), 0);
-    struct corral_node_config cfg = {.name = "gpu-node-1", .provider = "acme-studio",
-                                     .zone = "eu-west-1a", .region = "eu-west-1",
-                                     .address = "127.0.0.5", .port = 10250, .labels = labels,
-                                     .taints = taints, .reserved_cpu_milli = 500,
+    struct corral_node_config cfg = {.name = "gpu-node-1",
+                                     .provider = "acme-studio",
+                                     .zone = "eu-west-1a",
+                                     .region = "eu-west-1",
+                                     .address = "127.0.0.5",
+                                     .port = 10250,
+                                     .labels = labels,
+                                     .taints = taints,
+                                     .reserved_cpu_milli = 500,
                                      .reserved_memory_bytes = 1 << 30};
-    json_t *node = build(TOPO("dell-xe8640_2xXeon8480_4xH100-SXM5_nvlink_cuda-nvml-opencl.xml"),
-                         &cfg);
+    json_t *node =
+        build(TOPO("dell-xe8640_2xXeon8480_4xH100-SXM5_nvlink_cuda-nvml-opencl.xml"), &cfg);
     CHECK_STR_EQ(json_string_value(json_object_get(node, "kind")), "Node");
     CHECK_STR_EQ(label(node, "nvidia.com/gpu.product"), "NVIDIA-H100-80GB-HBM3");
     CHECK_STR_EQ(label(node, "nvidia.com/gpu.memory"), "81081");
@@ -321,9 +324,9 @@ static void test_node_bad_config(void)
 {
     struct corral_topology *t = NULL;
     char err[512] = "";
-    CHECK_INT_EQ(corral_topology_load(TOPO("desktop_i5-13600KF_RTX3070_opencl.xml"), &t, err,
-                                      sizeof(err)),
-                 0);
+    CHECK_INT_EQ(
+        corral_topology_load(TOPO("desktop_i5-13600KF_RTX3070_opencl.xml"), &t, err, sizeof(err)),
+        0);
     struct corral_node_config cfg = {.name = "Bad_Name"};
     CHECK(corral_node_build(t, &cfg, err, sizeof(err)) == NULL);
     CHECK_STR_CONTAINS(err, "Bad_Name");
@@ -361,8 +364,7 @@ static void test_taints_and_labels(void)
     json_decref(labels);
 
     char name[64];
-    CHECK_INT_EQ(corral_node_name_from_host("Drac-12.Grenoble.grid5000.fr", name, sizeof(name)),
-                 0);
+    CHECK_INT_EQ(corral_node_name_from_host("Drac-12.Grenoble.grid5000.fr", name, sizeof(name)), 0);
     CHECK_STR_EQ(name, "drac-12.grenoble.grid5000.fr");
     CHECK_INT_EQ(corral_node_name_from_host("_GPU box_", name, sizeof(name)), 0);
     CHECK_STR_EQ(name, "gpu-box");
@@ -399,9 +401,23 @@ static void test_durations(void)
 static void test_options(void)
 {
     struct corral_kubelet_options o;
-    char *argv1[] = {"kubelet", "--topology", "t.xml", "--print-node", "--label", "a=b",
-                     "--taint", "k=v:NoSchedule", "--reserve-cpu", "250m", "--reserve-memory",
-                     "1Gi", "--heartbeat-interval", "1s", "--max-pods", "50", NULL};
+    char *argv1[] = {"kubelet",
+                     "--topology",
+                     "t.xml",
+                     "--print-node",
+                     "--label",
+                     "a=b",
+                     "--taint",
+                     "k=v:NoSchedule",
+                     "--reserve-cpu",
+                     "250m",
+                     "--reserve-memory",
+                     "1Gi",
+                     "--heartbeat-interval",
+                     "1s",
+                     "--max-pods",
+                     "50",
+                     NULL};
     CHECK_INT_EQ(corral_kubelet_parse_args(16, argv1, &o), 0);
     CHECK_STR_EQ(o.topology, "t.xml");
     CHECK(o.print_node);
@@ -425,8 +441,8 @@ static void test_options(void)
     char *argv4[] = {"kubelet", "--print-node", "--bogus", NULL};
     CHECK_INT_EQ(corral_kubelet_parse_args(3, argv4, &o), -EINVAL);
     corral_kubelet_options_free(&o);
-    char *argv5[] = {"kubelet", "--apiserver", "https://127.0.0.1:6443", "--kubeconfig", "k",
-                     "--state-dir", "/tmp/x", "--heartbeat-interval", "1m", NULL};
+    char *argv5[] = {"kubelet",     "--apiserver", "https://127.0.0.1:6443", "--kubeconfig", "k",
+                     "--state-dir", "/tmp/x",      "--heartbeat-interval",   "1m",           NULL};
     CHECK_INT_EQ(corral_kubelet_parse_args(9, argv5, &o), -EINVAL); /* heartbeat > lease */
     corral_kubelet_options_free(&o);
 }
@@ -434,5 +450,5 @@ static void test_options(void)
 CORRAL_TESTS(CORRAL_TEST(gpudb_sorted_and_valid), CORRAL_TEST(gpudb_required_models),
              CORRAL_TEST(gpudb_names), CORRAL_TEST(node_h100), CORRAL_TEST(node_t4_and_consumer),
              CORRAL_TEST(node_without_gpus), CORRAL_TEST(node_pci_only_and_power),
-             CORRAL_TEST(node_bad_config), CORRAL_TEST(taints_and_labels),
-             CORRAL_TEST(durations), CORRAL_TEST(options))
+             CORRAL_TEST(node_bad_config), CORRAL_TEST(taints_and_labels), CORRAL_TEST(durations),
+             CORRAL_TEST(options))

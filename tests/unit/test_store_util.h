@@ -19,6 +19,7 @@
 #include "error.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -73,15 +74,77 @@ static __attribute__((unused)) const char *tsu_etcd_binary(void)
     return access("/usr/bin/etcd", X_OK) == 0 ? "/usr/bin/etcd" : NULL;
 }
 
+static size_t tsu_discard(char *p, size_t size, size_t n, void *ctx)
+{
+    (void)p;
+    (void)ctx;
+    return size * n;
+}
+
+/* The gateway answers POST /v3/maintenance/status once the member serves. */
 static __attribute__((unused)) bool tsu_etcd_healthy(void)
 {
-    /* The gateway answers POST /v3/maintenance/status once the member serves. */
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd),
-             "curl -s -m 1 -o /dev/null -w '%%{http_code}' -X POST -d '{}' "
-             "%s/v3/maintenance/status 2>/dev/null | grep -q 200",
-             tsu_etcd_url);
-    return system(cmd) == 0;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/v3/maintenance/status", tsu_etcd_url);
+    CURL *h = curl_easy_init();
+    CHECK(h != NULL);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, tsu_discard);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    return status == 200;
+}
+
+static int tsu_etcd_ports[2];
+static int tsu_etcd_attempt;
+
+/* Runs etcd on tsu_etcd_ports with its data in attempt's directory; returns its pid once it
+ * serves, 0 when it did not come up. */
+static __attribute__((unused)) pid_t tsu_etcd_spawn(const char *bin)
+{
+    char data[320], curls[64], purls[64], cluster[96], log[320], pidf[320];
+    snprintf(tsu_etcd_url, sizeof(tsu_etcd_url), "http://127.0.0.1:%d", tsu_etcd_ports[0]);
+    snprintf(data, sizeof(data), "%s/etcd-%d", tsu_root, tsu_etcd_attempt);
+    snprintf(log, sizeof(log), "%s/etcd-%d.log", tsu_root, tsu_etcd_attempt);
+    snprintf(pidf, sizeof(pidf), "%s/etcd.pid", tsu_root);
+    snprintf(curls, sizeof(curls), "http://127.0.0.1:%d", tsu_etcd_ports[0]);
+    snprintf(purls, sizeof(purls), "http://127.0.0.1:%d", tsu_etcd_ports[1]);
+    snprintf(cluster, sizeof(cluster), "default=%s", purls);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(bin, bin, "--name", "default", "--data-dir", data, "--listen-client-urls", curls,
+              "--advertise-client-urls", curls, "--listen-peer-urls", purls,
+              "--initial-advertise-peer-urls", purls, "--initial-cluster", cluster, (char *)NULL);
+        _exit(127);
+    }
+    FILE *f = fopen(pidf, "w");
+    if (f) {
+        fprintf(f, "%d\n", (int)pid);
+        fclose(f);
+    }
+    for (int i = 0; i < 300; i++) {
+        if (tsu_etcd_healthy())
+            return pid;
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return 0; /* died (port taken?) */
+        tsu_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return 0;
 }
 
 /* Starts etcd once for the whole test program and waits until it serves. */
@@ -94,49 +157,31 @@ static __attribute__((unused)) void tsu_etcd_start(void)
         fprintf(stderr, "etcd not installed: skipping\n");
         exit(77);
     }
-    for (int attempt = 0; attempt < 3 && !tsu_etcd_pid; attempt++) {
-        int cport = tsu_free_port(), pport = tsu_free_port();
-        char data[320], curls[64], purls[64], cluster[96], log[320], pidf[320];
-        snprintf(tsu_etcd_url, sizeof(tsu_etcd_url), "http://127.0.0.1:%d", cport);
-        snprintf(data, sizeof(data), "%s/etcd-%d", tsu_root, attempt);
-        snprintf(log, sizeof(log), "%s/etcd-%d.log", tsu_root, attempt);
-        snprintf(pidf, sizeof(pidf), "%s/etcd.pid", tsu_root);
-        snprintf(curls, sizeof(curls), "http://127.0.0.1:%d", cport);
-        snprintf(purls, sizeof(purls), "http://127.0.0.1:%d", pport);
-        snprintf(cluster, sizeof(cluster), "default=%s", purls);
-        pid_t pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            if (fd >= 0) {
-                dup2(fd, 1);
-                dup2(fd, 2);
-            }
-            execl(bin, bin, "--name", "default", "--data-dir", data, "--listen-client-urls", curls,
-                  "--advertise-client-urls", curls, "--listen-peer-urls", purls,
-                  "--initial-advertise-peer-urls", purls, "--initial-cluster", cluster,
-                  (char *)NULL);
-            _exit(127);
-        }
-        FILE *f = fopen(pidf, "w");
-        if (f) {
-            fprintf(f, "%d\n", (int)pid);
-            fclose(f);
-        }
-        for (int i = 0; i < 200; i++) {
-            if (tsu_etcd_healthy()) {
-                tsu_etcd_pid = pid;
-                break;
-            }
-            if (waitpid(pid, NULL, WNOHANG) == pid)
-                break; /* died (port taken?): try other ports */
-            tsu_sleep_ms(50);
-        }
-        if (!tsu_etcd_pid) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-        }
+    for (tsu_etcd_attempt = 0; tsu_etcd_attempt < 3 && !tsu_etcd_pid; tsu_etcd_attempt++) {
+        tsu_etcd_ports[0] = tsu_free_port();
+        tsu_etcd_ports[1] = tsu_free_port();
+        tsu_etcd_pid = tsu_etcd_spawn(bin);
+    }
+    tsu_etcd_attempt--;
+    CHECK(tsu_etcd_pid != 0);
+}
+
+/* Kills etcd hard (SIGKILL); tsu_etcd_restart() brings it back on the same ports and data. */
+static __attribute__((unused)) void tsu_etcd_kill(void)
+{
+    CHECK(tsu_etcd_pid != 0);
+    kill(tsu_etcd_pid, SIGKILL);
+    waitpid(tsu_etcd_pid, NULL, 0);
+    tsu_etcd_pid = 0;
+}
+
+static __attribute__((unused)) void tsu_etcd_restart(void)
+{
+    const char *bin = tsu_etcd_binary();
+    for (int i = 0; i < 20 && !tsu_etcd_pid; i++) {
+        tsu_etcd_pid = tsu_etcd_spawn(bin);
+        if (!tsu_etcd_pid)
+            tsu_sleep_ms(100); /* the old listener may linger a moment */
     }
     CHECK(tsu_etcd_pid != 0);
 }

@@ -17,11 +17,11 @@
 struct expect {
     const char *file;
     size_t gpus;
-    const char *name;   /* driver name of every GPU */
-    const char *model;  /* table model, NULL if none */
+    const char *name;  /* driver name of every GPU */
+    const char *model; /* table model, NULL if none */
     uint64_t memory_mib;
     int numa[16];
-    int islands;        /* -1: NVLink not recorded */
+    int islands; /* -1: NVLink not recorded */
     unsigned pus, nnuma;
 };
 
@@ -82,8 +82,15 @@ static void check_all_linked(const struct corral_topology *t, uint64_t mbps)
 static void test_h100_xe8640(void)
 {
     static const struct expect e = {
-        TOPO("dell-xe8640_2xXeon8480_4xH100-SXM5_nvlink_cuda-nvml-opencl.xml"), 4,
-        "NVIDIA H100 80GB HBM3", "H100-SXM5-80GB", 83026944 / 1024, {3, 1, 7, 5}, 1, 224, 8};
+        TOPO("dell-xe8640_2xXeon8480_4xH100-SXM5_nvlink_cuda-nvml-opencl.xml"),
+        4,
+        "NVIDIA H100 80GB HBM3",
+        "H100-SXM5-80GB",
+        83026944 / 1024,
+        {3, 1, 7, 5},
+        1,
+        224,
+        8};
     struct corral_topology *t = check(&e);
     check_all_linked(t, 150000);
     CHECK_STR_EQ(t->gpus[0].bus_id, "0000:4e:00.0"); /* cuda0, though 5f:00.0 comes first */
@@ -104,8 +111,15 @@ static void test_h100_xe8640(void)
 static void test_h200_nvml(void)
 {
     static const struct expect e = {
-        TOPO("lenovo-sd665n-v3_2xEPYC9555_4xH200_nvlink_cuda-nvml-opencl.xml"), 4, "NVIDIA H200",
-        "H200-SXM-141GB", 146593728 / 1024, {1, 2, 6, 7}, 1, 256, 8};
+        TOPO("lenovo-sd665n-v3_2xEPYC9555_4xH200_nvlink_cuda-nvml-opencl.xml"),
+        4,
+        "NVIDIA H200",
+        "H200-SXM-141GB",
+        146593728 / 1024,
+        {1, 2, 6, 7},
+        1,
+        256,
+        8};
     struct corral_topology *t = check(&e);
     check_all_linked(t, 150000);
     CHECK_STR_EQ(t->gpus[0].uuid, "GPU-46f77619-68bf-8f9d-7cfb-61fa9c4ca692");
@@ -118,14 +132,14 @@ static void test_h200_nvml(void)
 static void test_h200_pci_only(void)
 {
     static const struct expect e = {TOPO("lenovo-sd665n-v3_2xEPYC9555_4xH200_pci-only.xml"),
-                                     4,
-                                     "NVIDIA H200",
-                                     "H200-SXM-141GB",
-                                     143771,
-                                     {1, 2, 6, 7},
-                                     -1,
-                                     256,
-                                     8};
+                                    4,
+                                    "NVIDIA H200",
+                                    "H200-SXM-141GB",
+                                    143771,
+                                    {1, 2, 6, 7},
+                                    -1,
+                                    256,
+                                    8};
     struct corral_topology *t = check(&e);
     CHECK_INT_EQ(t->gpus[0].sources, CORRAL_GPU_SRC_PCI);
     CHECK_STR_EQ(t->gpus[0].uuid, "");
@@ -134,16 +148,15 @@ static void test_h200_pci_only(void)
 
 static void test_dgx2_nvswitch(void)
 {
-    static const struct expect e = {
-        TOPO("nvidia-dgx2h_2xXeon_16xV100-SXM3_12xNVSwitch_nvml.xml"),
-        16,
-        "Tesla V100-SXM3-32GB-H",
-        "V100-SXM3-32GB",
-        32510, /* NVML-only export: no memory size, so the table's */
-        {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
-        1,
-        4,
-        2};
+    static const struct expect e = {TOPO("nvidia-dgx2h_2xXeon_16xV100-SXM3_12xNVSwitch_nvml.xml"),
+                                    16,
+                                    "Tesla V100-SXM3-32GB-H",
+                                    "V100-SXM3-32GB",
+                                    32510, /* NVML-only export: no memory size, so the table's */
+                                    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
+                                    1,
+                                    4,
+                                    2};
     struct corral_topology *t = check(&e);
     check_all_linked(t, 150000); /* 6 links of 25000 each, through the NVSwitches */
     CHECK_INT_EQ(t->gpus[0].cc_major, 7);
@@ -152,16 +165,15 @@ static void test_dgx2_nvswitch(void)
 
 static void test_power8_p100(void)
 {
-    static const struct expect e = {
-        TOPO("ibm-power8_2xP8_4xP100-SXM2_nvlink_cuda-nvml-opencl.xml"),
-        4,
-        "Tesla P100-SXM2-16GB",
-        "P100-SXM2-16GB",
-        16280,
-        {0, 0, 1, 1},
-        2,
-        16,
-        2};
+    static const struct expect e = {TOPO("ibm-power8_2xP8_4xP100-SXM2_nvlink_cuda-nvml-opencl.xml"),
+                                    4,
+                                    "Tesla P100-SXM2-16GB",
+                                    "P100-SXM2-16GB",
+                                    16280,
+                                    {0, 0, 1, 1},
+                                    2,
+                                    16,
+                                    2};
     struct corral_topology *t = check(&e);
     CHECK_STR_EQ(t->arch, "ppc64le");
     /* GPU pairs 0-1 and 2-3; the GPU-to-CPU links are not GPU peers */
@@ -189,7 +201,8 @@ static void test_lassen_v100(void)
     struct corral_topology *t = check(&e);
     CHECK_INT_EQ(t->numa_nodes[0], 0); /* POWER9 NUMA ids are 0 and 8 */
     CHECK_INT_EQ(t->numa_nodes[1], 8);
-    CHECK_STR_EQ(t->gpus[3].uuid, "GPU-94d6ebb6-7f93-d19f-5b24-d8e69b74e4e7"); /* NVML, no subtype */
+    CHECK_STR_EQ(t->gpus[3].uuid,
+                 "GPU-94d6ebb6-7f93-d19f-5b24-d8e69b74e4e7"); /* NVML, no subtype */
     corral_topology_free(t);
 }
 
@@ -245,16 +258,15 @@ static void test_jureca_a100(void)
 
 static void test_juwels_booster_a100(void)
 {
-    static const struct expect e = {
-        TOPO("jsc-juwels-booster_2xEPYC7402_4xA100-SXM4_pci-only.xml"),
-        4,
-        "NVIDIA A100-SXM4-40GB",
-        "A100-SXM4-40GB",
-        40960,
-        {3, 1, 7, 5},
-        -1,
-        96,
-        8};
+    static const struct expect e = {TOPO("jsc-juwels-booster_2xEPYC7402_4xA100-SXM4_pci-only.xml"),
+                                    4,
+                                    "NVIDIA A100-SXM4-40GB",
+                                    "A100-SXM4-40GB",
+                                    40960,
+                                    {3, 1, 7, 5},
+                                    -1,
+                                    96,
+                                    8};
     corral_topology_free(check(&e));
 }
 
@@ -464,7 +476,7 @@ static void test_merge_probe(void)
     /* two GPUs hwloc saw (bus 06 and 16) with two NVLinks between them, one it did not (bus
      * 0x40, switch-attached, like the 4th: bus e6) */
     struct corral_gpu_probe p[4] = {probe_gpu(0x06, "GPU-a"), probe_gpu(0x16, "GPU-b"),
-                                     probe_gpu(0x40, "GPU-c"), probe_gpu(0xe6, "GPU-d")};
+                                    probe_gpu(0x40, "GPU-c"), probe_gpu(0xe6, "GPU-d")};
     link_to(&p[0], 0x16, false);
     link_to(&p[0], 0x16, false);
     link_to(&p[1], 0x06, false);
@@ -480,7 +492,7 @@ static void test_merge_probe(void)
     CHECK_INT_EQ(t->gpus[0].nlinks, 1);
     CHECK_INT_EQ(t->gpus[0].links[0].peer, 1);
     CHECK_INT_EQ(t->gpus[0].links[0].bandwidth_mbps, 50000);
-    CHECK_STR_EQ(t->gpus[2].bus_id, "0000:40:00.0"); /* added, in bus order */
+    CHECK_STR_EQ(t->gpus[2].bus_id, "0000:40:00.0");    /* added, in bus order */
     CHECK_INT_EQ(t->gpus[2].island, t->gpus[4].island); /* both on the switch */
     CHECK(t->gpus[2].island != t->gpus[0].island);
     CHECK_INT_EQ(t->gpus[0].island, t->gpus[1].island);

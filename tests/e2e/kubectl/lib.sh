@@ -19,14 +19,15 @@
 # and the temporary directory are cleaned up on every exit path (set CORRAL_KEEP_TMP=1 to
 # keep the directory).
 #
-# Transport: E2E_TRANSPORT=tls serves HTTPS with the certificates and admin kubeconfig that
-# `corral init` writes; E2E_TRANSPORT=http serves plain HTTP on loopback (--insecure-http).
+# Transport: E2E_TRANSPORT=tls (the default, what users run) serves HTTPS with the
+# certificates, admin credentials and bootstrap tokens that `corral init` writes;
+# E2E_TRANSPORT=http serves plain HTTP on loopback (--insecure-http), without authentication.
 
 set -u
 
 CORRAL=${1:?usage: $0 CORRAL_EXE [KUBECTL]}
 KUBECTL=${2:-/usr/bin/kubectl}
-E2E_TRANSPORT=${E2E_TRANSPORT:-http}
+E2E_TRANSPORT=${E2E_TRANSPORT:-tls}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 M=$HERE/manifests
 SHARED=${CORRAL_SHARED_DIR:-$HERE/../../../../shared}
@@ -145,7 +146,7 @@ start_apiserver() {
             echo "corral init failed" >&2
             exit 1
         }
-        args+=(--pki-dir "$T/cluster/pki")
+        args+=(--cluster-dir "$T/cluster")
     else
         args+=(--insecure-http)
     fi

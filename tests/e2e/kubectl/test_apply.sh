@@ -59,7 +59,7 @@ same "service ports" "80 9090" "$(J svc web '{.spec.ports[*].port}' -n shop)"
 step "get: default columns"
 ok get deploy -n shop
 out_matches '^NAME +READY +UP-TO-DATE +AVAILABLE +AGE$'
-out_matches '^web +0/3 +0 +0 +[0-9]+s$'
+out_matches '^web +[0-3]/3 +[0-3] +[0-3] +[0-9]+s$'
 ok get svc web -n shop
 out_matches '^NAME +TYPE +CLUSTER-IP +EXTERNAL-IP +PORT\(S\) +AGE$'
 out_matches '^web +ClusterIP +10\.[0-9.]+ +<none> +80/TCP,9090/TCP +[0-9]+s$'
@@ -68,14 +68,18 @@ out_matches '^NAME +STATUS +COMPLETIONS +DURATION +AGE$'
 out_matches '^train +[A-Za-z]+ +0/1 '
 ok get ns shop
 out_matches '^shop +Active +[0-9]+s$'
-run get pods -n shop
+run get pods -n default
 same "exit code of an empty list" 0 "$RC"
-err_has "No resources found in shop namespace."
+err_has "No resources found in default namespace."
+step "the built-in controllers made pods for the Deployment and the Job"
+eventually "web-" get pods -n shop -l app=web -o name
+eventually "train-" get pods -n shop -l job-name=train -o name
+eventually "replicaset.apps/web-" get rs -n shop -o name
 
 step "get: wide, yaml, json, name, jsonpath, custom-columns"
 ok get deploy web -n shop -o wide
 out_matches '^NAME +READY +UP-TO-DATE +AVAILABLE +AGE +CONTAINERS +IMAGES +SELECTOR$'
-out_matches '^web +0/3 +0 +0 +[0-9]+s +server +vllm/vllm-openai:v0\.6\.4 +app=web$'
+out_matches '^web +[0-3]/3 +[0-3] +[0-3] +[0-9]+s +server +vllm/vllm-openai:v0\.6\.4 +app=web$'
 ok get svc -n shop -o wide
 out_matches ' app=web$'
 ok get deploy web -n shop -o yaml
@@ -101,14 +105,14 @@ out_eq ClusterIP
 step "get all, several kinds at once, all namespaces, labels"
 ok get all -n shop
 out_matches '^service/web +ClusterIP'
-out_matches '^deployment\.apps/web +0/3'
+out_matches '^deployment\.apps/web +[0-3]/3'
 out_matches '^job\.batch/train +'
 ok get deploy,svc -n shop
 out_matches '^deployment\.apps/web '
 out_matches '^service/web '
 ok get deploy -A
 out_matches '^NAMESPACE +NAME +READY'
-out_matches '^shop +web +0/3'
+out_matches '^shop +web +[0-3]/3'
 ok get ns --show-labels
 out_matches '^shop +Active +[0-9]+s +kubernetes\.io/metadata\.name=shop,team=ml$|^shop +Active +[0-9]+s +team=ml$'
 ok get deploy -n shop --show-labels
