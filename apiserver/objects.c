@@ -514,7 +514,11 @@ static int update_object(struct corral_apiserver *srv, const struct corral_resou
         goto out;
     }
     if (json_object_get(corral_meta_get(obj, false), "deletionTimestamp") &&
-        json_array_size(json_object_get(corral_meta_get(obj, false), "finalizers")) == 0) {
+        json_array_size(json_object_get(corral_meta_get(obj, false), "finalizers")) == 0 &&
+        json_integer_value(json_object_get(corral_meta_get(obj, false),
+                                           "deletionGracePeriodSeconds")) == 0) {
+        /* the last finalizer is gone and no graceful termination is pending: delete now (a
+           pod still terminating is deleted by its kubelet once it has stopped) */
         rc = finish_if_finalized(srv, res, obj, key, cur.mod_rev, out, status);
         goto out;
     }
@@ -613,8 +617,8 @@ static int mark_deleting(const struct corral_resource *res, json_t *obj,
         return 0;
     if (existing) {
         json_int_t old = json_integer_value(json_object_get(meta, "deletionGracePeriodSeconds"));
-        if (!held && grace >= old)
-            return 1; /* already terminating with a shorter or equal grace */
+        if (grace >= old)
+            return 1; /* already terminating with a shorter or equal grace: never lengthen */
     }
     char ts[21];
     corral_meta_format_time(time(NULL) + grace, ts);
@@ -1400,6 +1404,22 @@ int corral_objects_delete(struct corral_apiserver *srv, const struct corral_reso
                           const char *ns, const char *name)
 {
     struct delete_opts d = {.grace = 0};
+    struct corral_store_obj o = {0};
+    json_t *status = NULL;
+    bool gone;
+    int rc = delete_object(srv, res, ns, name, &d, &o, &gone, &status);
+    log_status("delete", status);
+    if (rc == 0)
+        corral_blob_unref(o.value);
+    return rc;
+}
+
+int corral_objects_delete_with(struct corral_apiserver *srv, const struct corral_resource *res,
+                               const char *ns, const char *name,
+                               const struct corral_delete_options *opts)
+{
+    struct delete_opts d = {.grace = opts->grace, .propagation = opts->propagation,
+                            .uid = opts->uid};
     struct corral_store_obj o = {0};
     json_t *status = NULL;
     bool gone;
