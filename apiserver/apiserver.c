@@ -13,6 +13,7 @@
 #include "error.h"
 #include "hooks.h"
 #include "log.h"
+#include "nslifecycle.h"
 #include "objects.h"
 #include "server.h"
 
@@ -34,6 +35,7 @@ static void usage(FILE *out)
             "picks one)\n"
             "  --data-dir DIR            embedded store directory (default /var/lib/corral)\n"
             "  --etcd-servers URLS       use etcd (comma-separated URLs) instead of SQLite\n"
+            "  --etcd-cafile F, --etcd-certfile F, --etcd-keyfile F   TLS to etcd\n"
             "  --cluster-dir DIR         what `corral init --dir DIR` wrote: certificates, CA, "
             "tokens\n"
             "  --audit-log-path FILE     append a JSON line per mutating request\n"
@@ -50,6 +52,9 @@ enum {
     OPT_LISTEN = 1,
     OPT_DATA,
     OPT_ETCD,
+    OPT_ETCD_CA,
+    OPT_ETCD_CERT,
+    OPT_ETCD_KEY,
     OPT_CLUSTER,
     OPT_AUDIT,
     OPT_CERT,
@@ -68,6 +73,9 @@ static const struct option options[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"data-dir", required_argument, NULL, OPT_DATA},
     {"etcd-servers", required_argument, NULL, OPT_ETCD},
+    {"etcd-cafile", required_argument, NULL, OPT_ETCD_CA},
+    {"etcd-certfile", required_argument, NULL, OPT_ETCD_CERT},
+    {"etcd-keyfile", required_argument, NULL, OPT_ETCD_KEY},
     {"cluster-dir", required_argument, NULL, OPT_CLUSTER},
     {"audit-log-path", required_argument, NULL, OPT_AUDIT},
     {"tls-cert-file", required_argument, NULL, OPT_CERT},
@@ -107,6 +115,9 @@ static int parse_options(int argc, char **argv, struct corral_apiserver_config *
         case OPT_LISTEN: cfg->listen = optarg; break;
         case OPT_DATA: cfg->data_dir = optarg; break;
         case OPT_ETCD: cfg->etcd = optarg; break;
+        case OPT_ETCD_CA: cfg->etcd_ca = optarg; break;
+        case OPT_ETCD_CERT: cfg->etcd_cert = optarg; break;
+        case OPT_ETCD_KEY: cfg->etcd_key = optarg; break;
         case OPT_CLUSTER: acfg->cluster_dir = cfg->cluster_dir = optarg; break;
         case OPT_AUDIT: acfg->audit_log = optarg; break;
         case OPT_CERT: acfg->tls_cert_file = optarg; break;
@@ -165,6 +176,8 @@ static int run(struct corral_apiserver *srv, const struct corral_auth_config *ac
     rc = corral_hooks_load(srv);
     if (rc == 0)
         rc = corral_objects_bootstrap(srv);
+    if (rc == 0)
+        rc = corral_nslifecycle_start(srv);
     if (rc == 0 && srv->cfg.controllers)
         rc = corral_controllers_start(srv, &srv->controllers);
     if (rc == 0)
@@ -211,6 +224,7 @@ int corral_apiserver_main(int argc, char **argv)
         rc = run(&srv, &acfg);
         corral_controllers_stop(srv.controllers);
         srv.controllers = NULL;
+        corral_nslifecycle_stop();
         corral_server_stop(&srv);
         corral_auth_free(srv.auth);
         corral_hooks_unload();

@@ -256,6 +256,8 @@ static int impersonate(struct corral_auth *auth, struct corral_request *req)
         rc = may_impersonate(auth, req, "groups", im.groups[i]);
     if (rc < 0)
         return rc;
+    req->impersonator.active = true;
+    req->impersonator.real = req->user;
     snprintf(req->user.name, sizeof(req->user.name), "%s", user);
     req->user.n_groups = 0;
     for (int i = 0; i < im.n; i++)
@@ -272,6 +274,7 @@ int corral_auth_authenticate(struct corral_auth *auth, struct corral_request *re
         set_user(req, "system:admin", "system:masters");
         return 0;
     }
+    set_user(req, "system:anonymous", "system:unauthenticated"); /* until proven otherwise */
     const gnutls_datum_t *cert = peer_certificate(req);
     struct corral_identity id;
     char why[256] = "";
@@ -418,15 +421,23 @@ void corral_auth_audit(struct corral_auth *auth, const struct corral_request *re
 {
     if (!auth || !auth->audit || !req->verb || !corral_audit_wants(req->verb))
         return;
-    const char *groups[8];
+    /* the audit user is who authenticated; whom they impersonated is recorded beside it */
+    const struct corral_user *who = req->impersonator.active ? &req->impersonator.real
+                                                             : &req->user;
+    const char *groups[8], *as_groups[8];
+    for (int i = 0; i < who->n_groups; i++)
+        groups[i] = who->groups[i];
     for (int i = 0; i < req->user.n_groups; i++)
-        groups[i] = req->user.groups[i];
+        as_groups[i] = req->user.groups[i];
     char ip[64];
     client_ip(req, ip, sizeof(ip));
     struct corral_audit_event ev = {
-        .user = req->user.name,
+        .user = who->name,
         .groups = groups,
-        .n_groups = (size_t)req->user.n_groups,
+        .n_groups = (size_t)who->n_groups,
+        .impersonated_user = req->impersonator.active ? req->user.name : NULL,
+        .impersonated_groups = as_groups,
+        .n_impersonated_groups = req->impersonator.active ? (size_t)req->user.n_groups : 0,
         .verb = req->verb,
         .request_uri = req->url,
         .api_group = req->res ? req->res->group : NULL,

@@ -6,7 +6,10 @@
  * rwlock on reload. A token is checked by hashing it and comparing that hash with every entry
  * using CRYPTO_memcmp-style constant-time comparison, without stopping at a match, so the time
  * taken says nothing about which entry (or how much of one) matched. Client certificates go
- * through one shared OpenSSL verifier (thread-safe) built from the cluster CA.
+ * through one shared OpenSSL verifier (thread-safe) built from the cluster CA; since a
+ * keep-alive connection presents the same certificate on every request, verified identities
+ * are cached by the certificate's SHA-256 (direct-mapped, until notAfter, re-verified every
+ * CERT_CACHE_TTL_S), which turns a chain verification into a hash and a lookup.
  */
 #include "authn.h"
 
@@ -27,6 +30,8 @@
 #include <unistd.h>
 
 #define NODE_PREFIX "system:node:"
+#define CERT_CACHE_SLOTS 1024
+#define CERT_CACHE_TTL_S 600
 #define KUBELET_SIGNER "kubernetes.io/kube-apiserver-client-kubelet"
 
 struct token_entry {
@@ -40,8 +45,16 @@ struct token_table {
     size_t n;
 };
 
+struct cert_slot {
+    char sha256[65]; /* of the DER; "" = empty */
+    time_t valid_until;
+    struct corral_identity id; /* without system:authenticated */
+};
+
 struct corral_authn {
     struct corral_pki_verifier *verifier; /* NULL: client certificates not accepted */
+    pthread_mutex_t cache_lock;           /* guards cache */
+    struct cert_slot *cache;              /* CERT_CACHE_SLOTS verified certificates */
     char *tokens_file;
     pthread_rwlock_t lock; /* guards tokens */
     struct token_table tokens;
@@ -211,6 +224,7 @@ int corral_authn_new(const struct corral_authn_config *cfg, struct corral_authn 
     if (!a)
         return -ENOMEM;
     pthread_rwlock_init(&a->lock, NULL);
+    pthread_mutex_init(&a->cache_lock, NULL);
     a->node_cert_days = cfg->node_cert_days > 0 ? cfg->node_cert_days : 365;
     int rc;
     if ((rc = dup_opt(&a->tokens_file, cfg->tokens_file)) ||
@@ -221,6 +235,9 @@ int corral_authn_new(const struct corral_authn_config *cfg, struct corral_authn 
         corral_error("authn", "the client CA does not hold a certificate");
         goto err_free;
     }
+    rc = -ENOMEM;
+    if (a->verifier && !(a->cache = calloc(CERT_CACHE_SLOTS, sizeof(*a->cache))))
+        goto err_free;
     if ((rc = corral_authn_reload_tokens(a)))
         goto err_free;
     *out = a;
@@ -235,6 +252,8 @@ void corral_authn_free(struct corral_authn *a)
     if (!a)
         return;
     corral_pki_verifier_free(a->verifier);
+    free(a->cache);
+    pthread_mutex_destroy(&a->cache_lock);
     table_free(&a->tokens);
     pthread_rwlock_destroy(&a->lock);
     free(a->tokens_file);
@@ -275,8 +294,8 @@ int corral_authn_new_from_dir(const char *dir, struct corral_authn **out)
 /* ------------------------------------------------------------------------------------------ */
 /* Requests                                                                                    */
 
-static int cert_identity(struct corral_authn *a, const unsigned char *der, size_t len,
-                         struct corral_identity *id, char *why, size_t why_len)
+static int cert_verify(struct corral_authn *a, const unsigned char *der, size_t len,
+                       struct corral_identity *id, time_t *not_after, char *why, size_t why_len)
 {
     struct corral_pki_subject s;
     int rc =
@@ -290,6 +309,7 @@ static int cert_identity(struct corral_authn *a, const unsigned char *der, size_
     }
     snprintf(id->name, sizeof(id->name), "%s", s.cn);
     id->method = CORRAL_AUTHN_CERT;
+    *not_after = s.not_after;
     for (size_t i = 0; i < s.n_orgs; i++) {
         if (id->n_groups >= CORRAL_AUTHN_MAX_GROUPS - 1 || !add_group(id, s.orgs[i])) {
             set_why(why, why_len, "the client certificate names too many or too long groups");
@@ -300,6 +320,41 @@ static int cert_identity(struct corral_authn *a, const unsigned char *der, size_
 out:
     corral_pki_subject_clear(&s);
     return rc;
+}
+
+/* The cache slot for a certificate: its hash's first 16 bits (lowercase hex) pick it. */
+static struct cert_slot *cert_slot_of(struct corral_authn *a, const char *hash)
+{
+    unsigned idx = 0;
+    for (int i = 0; i < 4; i++)
+        idx = idx * 16 + (unsigned)(hash[i] <= '9' ? hash[i] - '0' : hash[i] - 'a' + 10);
+    return &a->cache[idx % CERT_CACHE_SLOTS];
+}
+
+/* Identity of a client certificate: from the cache when verified recently, else verified. */
+static int cert_identity(struct corral_authn *a, const unsigned char *der, size_t len,
+                         struct corral_identity *id, char *why, size_t why_len)
+{
+    char hash[65];
+    time_t now = time(NULL), not_after = 0;
+    corral_pki_sha256_hex(der, len, hash);
+    struct cert_slot *slot = cert_slot_of(a, hash);
+    pthread_mutex_lock(&a->cache_lock);
+    bool hit = strcmp(slot->sha256, hash) == 0 && slot->valid_until > now;
+    if (hit)
+        *id = slot->id;
+    pthread_mutex_unlock(&a->cache_lock);
+    if (hit)
+        return 0;
+    int rc = cert_verify(a, der, len, id, &not_after, why, why_len);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&a->cache_lock);
+    memcpy(slot->sha256, hash, sizeof(hash));
+    slot->valid_until = not_after < now + CERT_CACHE_TTL_S ? not_after : now + CERT_CACHE_TTL_S;
+    slot->id = *id;
+    pthread_mutex_unlock(&a->cache_lock);
+    return 0;
 }
 
 /* Compares hash with every entry; copies the match. Returns 0, or CORRAL_EUNAUTHORIZED. */

@@ -3,8 +3,10 @@
  * authz: RBAC and node restriction (see authz.h for the policy).
  *
  * The RBAC objects live in four jansson maps (cluster roles and bindings by name, roles by
- * "ns/name", role bindings by namespace then name) under a rwlock. Before each decision the
- * store's events under CORRAL_AUTHZ_PREFIX since the last applied revision are applied (a
+ * "ns/name", role bindings by namespace then name) under a rwlock, plus an index of the
+ * cluster role bindings by subject ("u:alice", "g:devs"), rebuilt after any of them changes, so
+ * a check looks only at the bindings naming the caller or one of its groups. Before each decision
+ * the store's events under CORRAL_AUTHZ_PREFIX since the last applied revision are applied (a
  * revision check makes this free when nothing changed anywhere); if the store has compacted
  * past us, the maps are rebuilt from a fresh list. Evaluation takes the read lock only.
  *
@@ -33,6 +35,8 @@ struct rbac {
     json_t *roles;            /* "ns/name" -> Role */
     json_t *cluster_bindings; /* name -> ClusterRoleBinding */
     json_t *bindings;         /* ns -> {name -> RoleBinding} */
+    json_t *by_subject;       /* "u:USER" / "g:GROUP" -> [ClusterRoleBinding, ...] */
+    bool index_stale;         /* cluster_bindings changed since by_subject was built */
 };
 
 struct corral_authz {
@@ -76,7 +80,10 @@ static int rbac_init(struct rbac *r)
     r->roles = json_object();
     r->cluster_bindings = json_object();
     r->bindings = json_object();
-    return r->cluster_roles && r->roles && r->cluster_bindings && r->bindings ? 0 : -ENOMEM;
+    r->by_subject = json_object();
+    return r->cluster_roles && r->roles && r->cluster_bindings && r->bindings && r->by_subject
+               ? 0
+               : -ENOMEM;
 }
 
 static void rbac_clear(struct rbac *r)
@@ -85,6 +92,7 @@ static void rbac_clear(struct rbac *r)
     json_decref(r->roles);
     json_decref(r->cluster_bindings);
     json_decref(r->bindings);
+    json_decref(r->by_subject);
     memset(r, 0, sizeof(*r));
 }
 
@@ -106,6 +114,7 @@ static void rbac_apply(struct rbac *r, const char *kind, const json_t *obj, bool
         map_put(r->cluster_roles, name, obj, deleted);
     } else if (strcmp(kind, "ClusterRoleBinding") == 0) {
         map_put(r->cluster_bindings, name, obj, deleted);
+        r->index_stale = true;
     } else if (strcmp(kind, "Role") == 0) {
         snprintf(key, sizeof(key), "%s/%s", ns, name);
         map_put(r->roles, key, obj, deleted);
@@ -121,10 +130,62 @@ static void rbac_apply(struct rbac *r, const char *kind, const json_t *obj, bool
     }
 }
 
+/* The index key of a subject: "u:" + user name (service accounts as their user), "g:" + group. */
+static bool subject_key(const json_t *subj, const char *binding_ns, char *key, size_t len)
+{
+    const char *kind = json_string_value(json_object_get(subj, "kind"));
+    const char *name = json_string_value(json_object_get(subj, "name"));
+    const char *ns = json_string_value(json_object_get(subj, "namespace"));
+    if (!kind || !name)
+        return false;
+    if (strcmp(kind, "User") == 0)
+        snprintf(key, len, "u:%s", name);
+    else if (strcmp(kind, "Group") == 0)
+        snprintf(key, len, "g:%s", name);
+    else if (strcmp(kind, "ServiceAccount") == 0)
+        snprintf(key, len, "u:system:serviceaccount:%s:%s", ns ? ns : binding_ns, name);
+    else
+        return false;
+    return true;
+}
+
+static void index_add(json_t *index, const char *key, json_t *binding)
+{
+    json_t *list = json_object_get(index, key);
+    if (!list) {
+        list = json_array();
+        json_object_set_new(index, key, list);
+    }
+    json_array_append(list, binding);
+}
+
+/* Rebuilds by_subject from cluster_bindings when they changed. Write lock held. */
+static void rbac_reindex(struct rbac *r)
+{
+    const char *name;
+    json_t *b, *subj;
+    size_t i;
+    char key[600];
+    if (!r->index_stale)
+        return;
+    json_object_clear(r->by_subject);
+    json_object_foreach(r->cluster_bindings, name, b)
+    {
+        const char *ns = corral_meta_namespace(b);
+        json_array_foreach(json_object_get(b, "subjects"), i, subj)
+        {
+            if (subject_key(subj, ns ? ns : "", key, sizeof(key)))
+                index_add(r->by_subject, key, b);
+        }
+    }
+    r->index_stale = false;
+}
+
 void corral_authz_apply(struct corral_authz *z, const json_t *obj, bool deleted)
 {
     pthread_rwlock_wrlock(&z->lock);
     rbac_apply(&z->rbac, json_string_value(json_object_get(obj, "kind")), obj, deleted);
+    rbac_reindex(&z->rbac);
     pthread_rwlock_unlock(&z->lock);
 }
 
@@ -161,6 +222,7 @@ static int authz_relist(struct corral_authz *z)
             rbac_apply(&fresh, kind_of_key(l.keys[i]), obj, false);
             json_decref(obj);
         }
+        rbac_reindex(&fresh);
         pthread_rwlock_wrlock(&z->lock);
         old = z->rbac;
         z->rbac = fresh;
@@ -183,6 +245,7 @@ static void apply_events(struct corral_authz *z, struct corral_store_event *ev, 
             rbac_apply(&z->rbac, kind_of_key(ev[i].key), obj, ev[i].type == CORRAL_EVENT_DELETED);
         json_decref(obj);
     }
+    rbac_reindex(&z->rbac);
     pthread_rwlock_unlock(&z->lock);
     for (int i = 0; i < n; i++)
         corral_store_event_clear(&ev[i]);

@@ -11,12 +11,14 @@
 #include "error.h"
 #include "log.h"
 #include "meta.h"
+#include "nslifecycle.h"
 #include "objects.h"
 #include "status.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,30 +255,6 @@ static void job_create(json_t *job)
 
 /* ---- namespaces ---- */
 
-struct ns_sweep {
-    struct corral_apiserver *srv;
-    const char *ns;
-};
-
-static void sweep_kind(const struct corral_resource *res, void *ctx)
-{
-    struct ns_sweep *sw = ctx;
-    if (!res->namespaced || !res->stored)
-        return;
-    char prefix[1024];
-    corral_resource_key(res, sw->ns, NULL, prefix, sizeof(prefix));
-    struct corral_store_list_opts opts = {.prefix = prefix};
-    struct corral_store_list l = {0};
-    if (corral_store_list(sw->srv->store, &opts, &l) < 0)
-        return;
-    for (size_t i = 0; i < l.n; i++) {
-        json_t *obj = corral_blob_json(l.items[i]);
-        corral_objects_delete(sw->srv, res, sw->ns, corral_meta_name(obj));
-        json_decref(obj);
-    }
-    corral_store_list_clear(&l);
-}
-
 static int namespace_delete(struct corral_apiserver *srv, const struct corral_resource *res,
                             const json_t *ns, json_t **status)
 {
@@ -294,9 +272,7 @@ static int namespace_delete(struct corral_apiserver *srv, const struct corral_re
         *status = st;
         return CORRAL_EFORBIDDEN;
     }
-    struct ns_sweep sw = {srv, name};
-    corral_resources_foreach(sweep_kind, &sw);
-    return 0;
+    return 0; /* the content goes later, see nslifecycle.h */
 }
 
 /* ---- CustomResourceDefinitions ---- */
@@ -413,6 +389,9 @@ void corral_hooks_after_write(struct corral_apiserver *srv, const struct corral_
 {
     if (!obj)
         return;
+    if (is_kind(res, "", "namespaces") && !deleted &&
+        json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
+        corral_nslifecycle_terminate(corral_meta_name(obj));
     if (is_kind(res, "", "services") && deleted) {
         pthread_mutex_lock(&alloc_lock);
         release_service(obj);
@@ -616,6 +595,7 @@ struct log_proxy {
     char *errbody;  /* non-200 body */
     size_t errlen;
     bool joined;
+    struct corral_apiserver *srv;
 };
 
 static size_t log_write(char *data, size_t size, size_t n, void *ctx)
@@ -743,8 +723,16 @@ static int log_url(struct corral_request *req, const json_t *pod, const json_t *
 static long pipe_read(void *ctx, char *buf, size_t max)
 {
     struct log_proxy *lp = ctx;
-    ssize_t n = read(lp->fd[0], buf, max);
-    return n < 0 ? -1 : (long)n;
+    for (;;) {
+        struct pollfd p = {lp->fd[0], POLLIN, 0};
+        int ready = poll(&p, 1, 1000); /* wake up now and then to notice a shutdown */
+        if (atomic_load(&lp->srv->stopping))
+            return 0;
+        if (ready == 0)
+            continue;
+        ssize_t n = read(lp->fd[0], buf, max);
+        return n < 0 ? -1 : (long)n;
+    }
 }
 
 static void log_proxy_free(void *ctx)
@@ -760,7 +748,23 @@ static void log_proxy_free(void *ctx)
     free(lp);
 }
 
-static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const char *url)
+/*
+ * A node agent serves logs with a certificate from a CA of its own and publishes that CA in
+ * its Node (annotation corral.io/kubelet-serving-ca, which only the node and admins may
+ * write): trust exactly that CA for the node, when it is there.
+ */
+static void trust_node_ca(CURL *curl, const json_t *node)
+{
+    const char *ca = json_string_value(
+        json_object_get(corral_meta_annotations(node), "corral.io/kubelet-serving-ca"));
+    if (!ca)
+        return;
+    struct curl_blob blob = {(void *)ca, strlen(ca), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+}
+
+static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const char *url,
+                                         const json_t *node)
 {
     struct log_proxy *lp = calloc(1, sizeof(*lp));
     if (!lp || pipe(lp->fd) < 0) {
@@ -769,6 +773,7 @@ static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const cha
     }
     pthread_mutex_init(&lp->lock, NULL);
     pthread_cond_init(&lp->cond, NULL);
+    lp->srv = srv;
     lp->curl = curl_easy_init();
     curl_easy_setopt(lp->curl, CURLOPT_URL, url);
     curl_easy_setopt(lp->curl, CURLOPT_WRITEFUNCTION, log_write);
@@ -776,6 +781,7 @@ static struct log_proxy *log_proxy_start(struct corral_apiserver *srv, const cha
     curl_easy_setopt(lp->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(lp->curl, CURLOPT_CONNECTTIMEOUT, 5L);
     corral_auth_kubelet_client(srv->auth, lp->curl);
+    trust_node_ca(lp->curl, node);
     if (pthread_create(&lp->thread, NULL, log_thread, lp) != 0) {
         close(lp->fd[0]);
         close(lp->fd[1]);
@@ -822,7 +828,7 @@ void corral_hooks_pod_log(struct corral_request *req)
                            node_name ? "ContainerCreating" : "the pod is not scheduled yet");
         goto out;
     }
-    struct log_proxy *lp = log_proxy_start(req->srv, url);
+    struct log_proxy *lp = log_proxy_start(req->srv, url, node);
     if (!lp) {
         corral_reply_error(req, -ENOMEM, NULL);
         goto out;

@@ -42,6 +42,20 @@ int corral_objects_update(struct corral_apiserver *srv, const struct corral_reso
 /* Deletes now (grace 0), honouring finalizers. */
 int corral_objects_delete(struct corral_apiserver *srv, const struct corral_resource *res,
                           const char *ns, const char *name);
+/* What an HTTP DELETE's DeleteOptions carry, for corral_objects_delete_with(). */
+struct corral_delete_options {
+    long grace;              /* seconds; -1 = the object's default (pods: their spec's) */
+    const char *propagation; /* NULL or "Background", "Foreground", "Orphan" */
+    const char *uid;         /* precondition: delete only this incarnation (NULL = any) */
+};
+/*
+ * Deletes as an HTTP DELETE with those options would (graceful pod deletion, finalizers added
+ * for Foreground/Orphan). Returns 0, CORRAL_ENOTFOUND, CORRAL_ECONFLICT (precondition failed)
+ * or another error.
+ */
+int corral_objects_delete_with(struct corral_apiserver *srv, const struct corral_resource *res,
+                               const char *ns, const char *name,
+                               const struct corral_delete_options *opts);
 /* Reads one object as new JSON. Returns 0 or CORRAL_ENOTFOUND. */
 int corral_objects_get(struct corral_apiserver *srv, const struct corral_resource *res,
                        const char *ns, const char *name, json_t **out);

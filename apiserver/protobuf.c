@@ -46,6 +46,8 @@ static uint64_t read_varint(struct pb *r)
 /* Reads the next field; returns false at the end or on malformed input (r->bad set). */
 static bool next_field(struct pb *r, struct pb_field *f)
 {
+    f->data = NULL;
+    f->len = 0;
     if (r->p >= r->end || r->bad)
         return false;
     uint64_t key = read_varint(r);
@@ -209,7 +211,7 @@ static int decode_configmap(struct pb *r, json_t *obj, bool secret)
             rc = map_entry(&f, object_at(obj, "data"), secret);
         else if (f.wire == 2 && f.num == 3 && !secret)
             rc = map_entry(&f, object_at(obj, "binaryData"), true);
-        else if (f.wire == 2 && f.num == 3 && secret)
+        else if (f.wire == 2 && f.num == 3 && secret && f.len > 0)
             json_object_set_new(obj, "type", str(&f));
         else if (f.wire == 2 && f.num == 4 && secret)
             rc = map_entry(&f, object_at(obj, "stringData"), false);

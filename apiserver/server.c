@@ -691,7 +691,9 @@ int corral_server_init(struct corral_apiserver *srv, const struct corral_apiserv
     srv->metrics = corral_metrics_new();
     if (!srv->metrics)
         return -ENOMEM;
-    int rc = cfg->etcd ? corral_store_open_etcd(cfg->etcd, "/corral", &srv->store)
+    struct corral_store_etcd_tls etls = {.ca_file = cfg->etcd_ca, .cert_file = cfg->etcd_cert,
+                                         .key_file = cfg->etcd_key};
+    int rc = cfg->etcd ? corral_store_open_etcd_tls(cfg->etcd, "/corral", &etls, &srv->store)
                        : corral_store_open_sqlite(cfg->data_dir, &srv->store);
     if (rc < 0) {
         corral_error("apiserver", "cannot open the store: %s", corral_strerror(rc));

@@ -34,6 +34,9 @@ struct corral_apiserver_config {
     const char *listen;        /* "127.0.0.1:6443" */
     const char *data_dir;
     const char *etcd;          /* etcd endpoints; NULL = embedded SQLite */
+    const char *etcd_ca;       /* etcd TLS: CA, client certificate and key files */
+    const char *etcd_cert;
+    const char *etcd_key;
     bool insecure_http;
     const char *cluster_dir;   /* what `corral init --dir` wrote (certificates, tokens) */
     size_t max_body;           /* bytes */
@@ -65,6 +68,12 @@ struct corral_user {
     int n_groups;
 };
 
+/* The authenticated caller when it impersonates someone (kubectl --as): for the audit log. */
+struct corral_impersonator {
+    bool active;
+    struct corral_user real;
+};
+
 enum corral_target_shape {
     CORRAL_TARGET_COLLECTION,
     CORRAL_TARGET_OBJECT,
@@ -88,6 +97,7 @@ struct corral_request {
     char sub[32];
     const char *verb; /* get, list, watch, create, update, patch, delete, deletecollection */
     struct corral_user user;
+    struct corral_impersonator impersonator;
     int code;
     uint64_t start_ns;
     uint64_t received_ns; /* wall clock, for the audit log */

@@ -175,6 +175,21 @@ int corral_store_open_sqlite(const char *dir, struct corral_store **out);
  */
 int corral_store_open_etcd(const char *endpoints, const char *prefix, struct corral_store **out);
 
+/* TLS for https:// etcd endpoints: paths of PEM files, NULL = not set (as kube-apiserver's
+ * --etcd-cafile, --etcd-certfile, --etcd-keyfile). */
+struct corral_store_etcd_tls {
+    const char *ca_file;   /* CAs that signed etcd's serving certificate (else the system's) */
+    const char *cert_file; /* client certificate, for etcd --client-cert-auth */
+    const char *key_file;  /* its private key */
+};
+
+/*
+ * As corral_store_open_etcd(), with TLS settings (tls may be NULL). Returns -EINVAL (logged)
+ * when a file cannot be read or only one of cert_file and key_file is given.
+ */
+int corral_store_open_etcd_tls(const char *endpoints, const char *prefix,
+                               const struct corral_store_etcd_tls *tls, struct corral_store **out);
+
 /*
  * Reads the object at key. Returns 0 and fills *out (caller unrefs out->value), or
  * CORRAL_ENOTFOUND.

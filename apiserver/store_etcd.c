@@ -26,7 +26,9 @@
  *
  * Transport: a pool of curl easy handles (kept-alive connections) for unary calls; endpoints are
  * tried in turn when one cannot be connected to (only then, since a request that was sent may
- * have been applied). Failures are CORRAL_EUNAVAILABLE.
+ * have been applied). Failures are CORRAL_EUNAVAILABLE. https:// endpoints verify etcd's
+ * certificate (against ca_file, else the system's CAs) and present a client certificate when
+ * one is configured.
  */
 #include "cache.h"
 #include "store.h"
@@ -45,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG "store-etcd"
 #define PAGE_SIZE 1000
@@ -66,7 +69,8 @@ struct etcd_store {
     unsigned endpoint; /* atomic: the one in use */
     char *prefix;      /* etcd key prefix, no trailing '/' */
     size_t prefix_len;
-    char *range_key, *range_end; /* base64 of prefix "/" and prefix "0": every store key */
+    char *range_key, *range_end;          /* base64 of prefix "/" and prefix "0": every store key */
+    char *ca_file, *cert_file, *key_file; /* TLS, NULL = not set */
 
     pthread_mutex_t pool_mu;
     CURL **pool;
@@ -276,9 +280,15 @@ static void handle_put(struct etcd_store *s, CURL *h)
         curl_easy_cleanup(h);
 }
 
-static void set_common(CURL *h, const char *url, struct curl_slist *headers)
+static void set_common(struct etcd_store *s, CURL *h, const char *url, struct curl_slist *headers)
 {
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (s->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
+    if (s->cert_file) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, s->cert_file);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, s->key_file);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
@@ -309,7 +319,7 @@ static int post_once(struct etcd_store *s, CURL *h, const char *ep, const char *
     struct buf out = {0};
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
     snprintf(url, sizeof(url), "%s%s", ep, path);
-    set_common(h, url, hdr);
+    set_common(s, h, url, hdr);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)CALL_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, buf_write_cb);
@@ -625,7 +635,7 @@ static int watch_once(struct etcd_store *s)
     snprintf(url, sizeof(url), "%s/v3/watch", s->endpoints[ep]);
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
     struct stream st = {.s = s};
-    set_common(h, url, hdr);
+    set_common(s, h, url, hdr);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stream_write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
@@ -960,6 +970,9 @@ static void etcd_free(struct etcd_store *s)
     free(s->prefix);
     free(s->range_key);
     free(s->range_end);
+    free(s->ca_file);
+    free(s->cert_file);
+    free(s->key_file);
     corral_cache_destroy(&s->cache);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->req_mu);
@@ -1071,6 +1084,35 @@ static int set_prefix(struct etcd_store *s, const char *prefix)
     return s->range_key && s->range_end ? 0 : -ENOMEM;
 }
 
+/* Copies one TLS file setting after checking that the file can be read. */
+static int tls_file(const char *what, const char *path, char **out)
+{
+    if (!path)
+        return 0;
+    if (access(path, R_OK) != 0) {
+        corral_error(LOG, "etcd %s %s: %s", what, path, strerror(errno));
+        return -EINVAL;
+    }
+    *out = strdup(path);
+    return *out ? 0 : -ENOMEM;
+}
+
+static int set_tls(struct etcd_store *s, const struct corral_store_etcd_tls *tls)
+{
+    if (!tls)
+        return 0;
+    if (!tls->cert_file != !tls->key_file) {
+        corral_error(LOG, "etcd client certificate and key go together: give both or neither");
+        return -EINVAL;
+    }
+    int rc = tls_file("CA file", tls->ca_file, &s->ca_file);
+    if (rc == 0)
+        rc = tls_file("certificate", tls->cert_file, &s->cert_file);
+    if (rc == 0)
+        rc = tls_file("key", tls->key_file, &s->key_file);
+    return rc;
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
 static void curl_init_once(void)
@@ -1114,6 +1156,12 @@ static int initial_load(struct etcd_store *s)
 
 int corral_store_open_etcd(const char *endpoints, const char *prefix, struct corral_store **out)
 {
+    return corral_store_open_etcd_tls(endpoints, prefix, NULL, out);
+}
+
+int corral_store_open_etcd_tls(const char *endpoints, const char *prefix,
+                               const struct corral_store_etcd_tls *tls, struct corral_store **out)
+{
     if (!endpoints || !prefix || !out)
         return -EINVAL;
     *out = NULL;
@@ -1125,6 +1173,8 @@ int corral_store_open_etcd(const char *endpoints, const char *prefix, struct cor
     int err = parse_endpoints(s, endpoints);
     if (err == 0)
         err = set_prefix(s, prefix);
+    if (err == 0)
+        err = set_tls(s, tls);
     if (err == 0 && !(s->multi = curl_multi_init()))
         err = -ENOMEM;
     if (err == 0 && (err = initial_load(s)) != 0)

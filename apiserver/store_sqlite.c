@@ -46,6 +46,7 @@
 #include "meta.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <sqlite3.h>
@@ -54,6 +55,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG "store"
 #define BATCH_MAX 1024
@@ -362,8 +364,9 @@ static int write_txn(struct sq_store *s, const struct batch *b)
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        corral_error(LOG, "%s: commit of %zu writes failed: %s", s->path, b->nch,
-                     sqlite3_errmsg(s->db));
+        int sys = sqlite3_system_errno(s->db);
+        corral_error(LOG, "%s: commit of %zu writes failed: %s%s%s", s->path, b->nch,
+                     sqlite3_errmsg(s->db), sys ? ": " : "", sys ? strerror(sys) : "");
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return CORRAL_EUNAVAILABLE;
@@ -801,6 +804,21 @@ static int db_prepare(struct sq_store *s)
     return 0;
 }
 
+/* Makes the directory entries of a new database and WAL durable too. Returns 0 or -errno. */
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int err = -errno;
+        corral_error(LOG, "%s: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    close(fd);
+    return 0;
+}
+
 static int db_open(struct sq_store *s, const char *dir)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -823,6 +841,8 @@ static int db_open(struct sq_store *s, const char *dir)
     int err = db_configure(s);
     if (err == 0)
         err = db_schema(s);
+    if (err == 0)
+        err = sync_dir(dir);
     if (err == 0)
         err = db_prepare(s);
     if (err == 0)

@@ -9,7 +9,9 @@
 #include "validate.h"
 #include "meta.h"
 #include "quantity.h"
+#include "schema.h"
 #include "selector.h"
+#include "structural.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -162,7 +164,9 @@ static bool is_gpu_resource(const char *name)
     return strcmp(name, "nvidia.com/gpu") == 0 || strcmp(name, "corral.io/gpu-milli") == 0;
 }
 
-static void check_resource_list(const json_t *list, const char *field,
+/* pod: a container's request (a GPU share is below 1000); else a Node's capacity, where
+ * corral.io/gpu-milli is 1000 per GPU (docs/gpus.md). */
+static void check_resource_list(const json_t *list, const char *field, bool pod,
                                 struct corral_field_errors *fe)
 {
     char p[512];
@@ -186,7 +190,7 @@ static void check_resource_list(const json_t *list, const char *field,
                                "equal to 0", json_is_string(v) ? json_string_value(v) : "");
         if (is_gpu_resource(k) && q.scale < 0)
             corral_field_error(fe, INVALID, p, "Invalid value: must be an integer");
-        if (strcmp(k, "corral.io/gpu-milli") == 0 && corral_quantity_value(&q) >= 1000)
+        if (pod && strcmp(k, "corral.io/gpu-milli") == 0 && corral_quantity_value(&q) >= 1000)
             corral_field_error(fe, INVALID, p, "Invalid value: a GPU share must be below 1000 "
                                "(ask for whole GPUs with nvidia.com/gpu)");
         if (!strchr(k, '/') && !one_of(k, (const char *const[]){"cpu", "memory",
@@ -302,9 +306,9 @@ static void check_container(const json_t *c, const char *field, json_t *names,
     require_string(c, "image", path(p, sizeof(p), "%s.image", field), fe);
     json_t *res = json_object_get(c, "resources");
     check_resource_list(json_object_get(res, "limits"),
-                        path(p, sizeof(p), "%s.resources.limits", field), fe);
+                        path(p, sizeof(p), "%s.resources.limits", field), true, fe);
     check_resource_list(json_object_get(res, "requests"),
-                        path(p, sizeof(p), "%s.resources.requests", field), fe);
+                        path(p, sizeof(p), "%s.resources.requests", field), true, fe);
     check_requests_within_limits(res, path(p, sizeof(p), "%s.resources", field), fe);
     size_t i;
     json_t *port;
@@ -470,8 +474,8 @@ void corral_validate_node(const json_t *obj, const json_t *old, struct corral_fi
                                effect ? effect : "");
     }
     json_t *status = json_object_get(obj, "status");
-    check_resource_list(json_object_get(status, "capacity"), "status.capacity", fe);
-    check_resource_list(json_object_get(status, "allocatable"), "status.allocatable", fe);
+    check_resource_list(json_object_get(status, "capacity"), "status.capacity", false, fe);
+    check_resource_list(json_object_get(status, "allocatable"), "status.allocatable", false, fe);
 }
 
 static void check_service_port(const json_t *port, size_t i, json_t *seen,
@@ -766,9 +770,28 @@ void corral_validate_podgroup(const json_t *obj, const json_t *old,
                            min ? "Invalid value: must be at least 1" : "Required value");
 }
 
+/* The CRD schema of a custom object's kind (borrowed), or NULL. */
+static const json_t *custom_schema(const json_t *obj)
+{
+    return corral_schema_crd(corral_resource_find_kind(corral_meta_api_version(obj),
+                                                       corral_meta_kind(obj)));
+}
+
 void corral_validate_custom(const json_t *obj, const json_t *old, struct corral_field_errors *fe)
 {
     corral_validate_metadata(obj, CORRAL_NAME_SUBDOMAIN, fe);
+    const json_t *schema = custom_schema(obj);
+    if (schema)
+        corral_structural_validate(schema, obj, fe);
+}
+
+void corral_default_custom(json_t *obj)
+{
+    const json_t *schema = custom_schema(obj);
+    if (!schema)
+        return;
+    corral_structural_prune(schema, obj);
+    corral_structural_default(schema, obj);
 }
 
 /* ---- defaulting ---- */
@@ -820,7 +843,12 @@ static void default_container(json_t *c)
         json_t *req = object_at(res, "requests");
         const char *k;
         json_t *v;
-        json_object_foreach(lim, k, v) set_default(req, k, json_incref(v));
+        json_object_foreach(lim, k, v)
+        {
+            struct corral_quantity q;
+            if (corral_quantity_from_json(v, &q) == 0) /* a bad limit is reported once */
+                set_default(req, k, json_incref(v));
+        }
     }
     if (!res)
         json_object_set_new(c, "resources", json_object());

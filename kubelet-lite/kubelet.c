@@ -5,6 +5,7 @@
  */
 #include "kubelet.h"
 
+#include "agent.h"
 #include "log.h"
 #include "quantity.h"
 #include "topology.h"
@@ -374,8 +375,7 @@ int corral_kubelet_main(int argc, char **argv)
     if (opts.print_node) {
         status = print_node(topo, &opts);
     } else {
-        fprintf(stderr, "corral kubelet: joining a cluster is not available in this build yet\n");
-        status = 1;
+        status = corral_agent_run(&opts, topo);
     }
     corral_topology_free(topo);
     corral_kubelet_options_free(&opts);

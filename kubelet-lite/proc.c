@@ -12,11 +12,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,7 +66,7 @@ static void child_fail(int fd, int stage)
     _exit(127);
 }
 
-enum { STAGE_SETUP = 1, STAGE_CGROUP, STAGE_CHDIR, STAGE_EXEC };
+enum { STAGE_SETUP = 1, STAGE_CGROUP, STAGE_IDENTITY, STAGE_CHDIR, STAGE_EXEC };
 
 static void child_stdio(int fd, int target, int errfd)
 {
@@ -89,8 +91,14 @@ static void child_run(const struct corral_proc_spec *s, const char *path, int er
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0)
         child_fail(errfd, STAGE_SETUP);
+    /* a container does not outlive its agent (which, restarted, would not know it) */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != s->parent)
+        child_fail(errfd, STAGE_SETUP);
     if (s->cgroup_procs_fd >= 0 && write(s->cgroup_procs_fd, "0", 1) != 1)
         child_fail(errfd, STAGE_CGROUP);
+    if (s->identity && (setgroups(s->ngroups, s->groups) < 0 ||
+                        (s->gid >= 0 && setgid((gid_t)s->gid) < 0) || setuid((uid_t)s->uid) < 0))
+        child_fail(errfd, STAGE_IDENTITY);
     /* move the error pipe out of the way of 0-2 before they are replaced */
     if (errfd < 3) {
         int moved = fcntl(errfd, F_DUPFD_CLOEXEC, 3);
@@ -119,6 +127,9 @@ static void describe_failure(const struct corral_proc_spec *s, const char *path,
     switch (stage) {
     case STAGE_CGROUP:
         snprintf(err, errlen, "joining the cgroup: %s", strerror(e));
+        break;
+    case STAGE_IDENTITY:
+        snprintf(err, errlen, "running as uid %lld gid %lld: %s", s->uid, s->gid, strerror(e));
         break;
     case STAGE_CHDIR:
         snprintf(err, errlen, "chdir to working directory \"%s\": %s", s->cwd, strerror(e));
@@ -165,6 +176,9 @@ int corral_proc_spawn(const struct corral_proc_spec *spec, struct corral_proc *p
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -errno;
     }
+    struct corral_proc_spec spec_copy = *spec;
+    spec_copy.parent = getpid();
+    spec = &spec_copy;
     pid_t pid = fork();
     if (pid < 0) {
         rc = -errno;

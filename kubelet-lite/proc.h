@@ -5,8 +5,9 @@
  *
  * Each process is started in a new session (setsid), so it leads its own process group and
  * signals can reach everything it forks; with default signal dispositions and an empty signal
- * mask whatever the agent had; with only the file descriptors it was given (0, 1, 2); and,
- * when a cgroup is given, inside that cgroup before its program starts. A pidfd is returned
+ * mask whatever the agent had; with only the file descriptors it was given (0, 1, 2); killed
+ * (PR_SET_PDEATHSIG) if the agent dies; and, when a cgroup is given, inside that cgroup before
+ * its program starts. A pidfd is returned
  * for the caller's event loop: it becomes readable when the process exits.
  */
 #ifndef CORRAL_KUBELET_PROC_H
@@ -24,6 +25,11 @@ struct corral_proc_spec {
     int stdout_fd;       /* -1: /dev/null */
     int stderr_fd;       /* -1: /dev/null */
     int cgroup_procs_fd; /* an open cgroup.procs file to join, -1: none */
+    bool identity;       /* take uid (and gid, groups) below; false: keep the agent's */
+    long long uid, gid;  /* gid -1: keep the agent's group */
+    unsigned ngroups;    /* supplementary groups */
+    const gid_t *groups;
+    pid_t parent; /* set by corral_proc_spawn() */
 };
 
 struct corral_proc {

@@ -6,10 +6,13 @@
  * "ignoring unexpected node class", version mismatches) with fprintf(stderr) and carries on,
  * silently dropping objects. Most of those messages are printed only when HWLOC_XML_VERBOSE is
  * set, and hwloc reads that variable once per process. So before the first load we set
- * HWLOC_XML_VERBOSE=1, and around hwloc_topology_load() we point file descriptor 2 at an
- * anonymous memory file; whatever hwloc (or libxml2 under it) wrote there is the warning text,
- * and any of it fails an XML load. The redirection is process-wide, so topologies are loaded at
- * start-up, before the agent starts threads; concurrent loads are serialised by a mutex.
+ * HWLOC_XML_VERBOSE=1, and around hwloc_topology_set_xml()/load() we point file descriptor 2
+ * at an anonymous memory file; whatever hwloc (or libxml2 under it) wrote there is the warning
+ * text, and any of it fails an XML load. The redirection is process-wide, so topologies are
+ * loaded at start-up, before the agent starts threads; concurrent loads are serialised by a
+ * mutex. A file is read by hwloc's own XML reader first (libxml2 is not even loaded, see
+ * set_plugin_blacklist()); that reader refuses, rather than skips, what it does not expect,
+ * and a file it refuses is read again with libxml2, whose warnings are then the error.
  *
  * GPUs. An NVIDIA GPU is a PCI device with vendor 0x10de and a display-class id (0x03xx: VGA
  * 0x0300 for GeForce/Quadro, 3D 0x0302 for datacenter parts). Its OS devices (CUDA, NVML,
@@ -73,37 +76,43 @@ static char *slurp_fd(int fd)
     return buf;
 }
 
-/*
- * Runs hwloc_topology_load(t) with stderr captured. Returns hwloc's result; *warnings is the
- * captured text (caller frees) or NULL when nothing was printed.
- */
-static int load_capturing_stderr(hwloc_topology_t t, char **warnings)
+struct capture {
+    int mfd, saved;
+};
+
+/* Points stderr at an anonymous memory file (or leaves it alone if that fails). */
+static void capture_begin(struct capture *c)
 {
-    *warnings = NULL;
-    int mfd = memfd_create("corral-hwloc-stderr", MFD_CLOEXEC);
-    int saved = mfd >= 0 ? dup(STDERR_FILENO) : -1;
-    if (mfd < 0 || saved < 0) {
-        if (mfd >= 0)
-            close(mfd);
-        return hwloc_topology_load(t);
-    }
+    c->mfd = memfd_create("corral-hwloc-stderr", MFD_CLOEXEC);
+    c->saved = c->mfd >= 0 ? dup(STDERR_FILENO) : -1;
     fflush(stderr);
-    dup2(mfd, STDERR_FILENO);
-    int rc = hwloc_topology_load(t);
+    if (c->saved >= 0)
+        dup2(c->mfd, STDERR_FILENO);
+}
+
+/* Restores stderr. Returns what was written meanwhile (caller frees) or NULL. */
+static char *capture_end(struct capture *c)
+{
     int saved_errno = errno;
+    char *text = NULL;
     fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    *warnings = slurp_fd(mfd);
-    close(mfd);
+    if (c->saved >= 0) {
+        dup2(c->saved, STDERR_FILENO);
+        close(c->saved);
+        text = slurp_fd(c->mfd);
+    }
+    if (c->mfd >= 0)
+        close(c->mfd);
     errno = saved_errno;
-    return rc;
+    return text;
 }
 
 /*
- * Live loads skip three optional plugins: "pci" (libpciaccess, which leaks its device table on
- * every load; the linux component reads the same PCI data from sysfs), "opencl" (initialises
- * every OpenCL ICD, slow) and "gl" (talks to X). NVML and CUDA are asked directly instead.
+ * Live loads skip three optional components: "pci" (libpciaccess, which leaks its device table
+ * on every load; the linux component reads the same PCI data from sysfs), "opencl" (initialises
+ * every OpenCL ICD, slow) and "gl" (talks to X). NVML and CUDA are asked directly instead. (The
+ * plugin blacklist below keeps them from being loaded at all where they are plugins; this
+ * covers builds of hwloc that have them built in.)
  */
 static void blacklist_slow_components(hwloc_topology_t t)
 {
@@ -122,14 +131,12 @@ static int open_hwloc(const char *xml_path, hwloc_topology_t *out, char *err, si
     hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_ALL);
     if (!xml_path)
         blacklist_slow_components(t);
-    if (xml_path && hwloc_topology_set_xml(t, xml_path) < 0) {
-        int e = errno ? errno : EINVAL;
-        set_err(err, errlen, "%s: hwloc cannot use this file: %s", xml_path, strerror(e));
-        hwloc_topology_destroy(t);
-        return -e;
-    }
-    char *warnings = NULL;
-    int rc = load_capturing_stderr(t, &warnings);
+    struct capture cap;
+    capture_begin(&cap);
+    int rc = xml_path ? hwloc_topology_set_xml(t, xml_path) : 0;
+    if (rc == 0)
+        rc = hwloc_topology_load(t);
+    char *warnings = capture_end(&cap);
     if (rc < 0 || (xml_path && warnings)) {
         int e = rc < 0 && errno ? errno : EINVAL;
         if (warnings)
@@ -681,6 +688,30 @@ static void probe_live(struct corral_topology *topo)
 
 /* ---- public ---------------------------------------------------------------------------- */
 
+/*
+ * hwloc dlopens every plugin it finds when its first topology is created. corral needs none
+ * of them: libpciaccess ("pci") leaks and the linux component reads PCI from sysfs anyway,
+ * OpenCL and GL are slow and irrelevant (NVML and CUDA are asked directly), and libxml2 drags
+ * in ICU and libstdc++ (~2 MB of the agent's memory) to parse files that hwloc's own XML reader
+ * reads identically (checked on every shared topology). hwloc reads HWLOC_PLUGINS_BLACKLIST
+ * each time it (re)loads its plugins, i.e. whenever no topology is alive; a user's own list is
+ * kept. with_libxml leaves libxml2 allowed, for files hwloc's reader rejects.
+ */
+static void set_plugin_blacklist(bool with_libxml)
+{
+    static char user[256];
+    static bool saved;
+    if (!saved) {
+        const char *u = getenv("HWLOC_PLUGINS_BLACKLIST");
+        snprintf(user, sizeof(user), "%s", u ? u : "");
+        saved = true;
+    }
+    char list[512];
+    snprintf(list, sizeof(list), "%s%shwloc_opencl,hwloc_gl,hwloc_pci%s", user, user[0] ? "," : "",
+             with_libxml ? "" : ",hwloc_xml_libxml");
+    setenv("HWLOC_PLUGINS_BLACKLIST", list, 1);
+}
+
 static int check_readable(const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -724,7 +755,13 @@ int corral_topology_load(const char *xml_path, struct corral_topology **out, cha
     hwloc_topology_t t;
     pthread_mutex_lock(&load_lock);
     setenv("HWLOC_XML_VERBOSE", "1", 1);
+    set_plugin_blacklist(false);
     int rc = open_hwloc(xml_path, &t, err, errlen);
+    if (rc < 0 && xml_path) {
+        /* not in the form hwloc writes: let libxml2 have a go, with its precise warnings */
+        set_plugin_blacklist(true);
+        rc = open_hwloc(xml_path, &t, err, errlen);
+    }
     pthread_mutex_unlock(&load_lock);
     if (rc < 0)
         goto err_free;

@@ -8,6 +8,7 @@
 #include "authn.h"
 #include "error.h"
 #include "harness.h"
+#include "test_scratch.h"
 #include "init.h"
 #include "pki.h"
 
@@ -42,8 +43,9 @@ static void setup(void)
 {
     if (authn)
         return;
-    snprintf(dir, sizeof(dir), "/tmp/corral-authn-XXXXXX");
-    CHECK(mkdtemp(dir) != NULL);
+    char *d = test_scratch_dir();
+    snprintf(dir, sizeof(dir), "%s", d);
+    free(d);
     struct corral_init_opts o = {.dir = dir, .bootstrap_tokens = 1, .quiet = true};
     CHECK_INT_EQ(corral_init_run(&o), 0);
     CHECK_INT_EQ(corral_authn_new_from_dir(dir, &authn), 0);
@@ -176,6 +178,12 @@ static void test_certificates(void)
     CHECK_INT_EQ(corral_authn_request(authn, NULL, der, len, &id, why, 160), 0);
     CHECK_STR_EQ(id.name, "admin");
     CHECK_INT_EQ(id.method, CORRAL_AUTHN_CERT);
+    /* the second time comes from the verification cache: same identity */
+    struct corral_identity again;
+    CHECK_INT_EQ(corral_authn_request(authn, NULL, der, len, &again, why, 160), 0);
+    CHECK_STR_EQ(again.name, "admin");
+    CHECK_INT_EQ(again.n_groups, id.n_groups);
+    CHECK_STR_EQ(again.groups[0], id.groups[0]);
     CHECK(corral_identity_in_group(&id, "system:masters"));
     CHECK(corral_identity_in_group(&id, "system:authenticated"));
     /* a good certificate wins over a bad token (tried first) */

@@ -9,6 +9,7 @@
 #include "authz.h"
 #include "error.h"
 #include "harness.h"
+#include "test_scratch.h"
 #include "store.h"
 
 #include <errno.h>
@@ -35,8 +36,9 @@ static void setup(void)
 {
     if (z)
         return;
-    snprintf(dir, sizeof(dir), "/tmp/corral-authz-XXXXXX");
-    CHECK(mkdtemp(dir) != NULL);
+    char *d = test_scratch_dir();
+    snprintf(dir, sizeof(dir), "%s", d);
+    free(d);
     CHECK_INT_EQ(corral_store_open_sqlite(dir, &st), 0);
     CHECK_INT_EQ(corral_authz_bootstrap(st), 0);
     CHECK_INT_EQ(corral_authz_bootstrap(st), 0); /* idempotent */

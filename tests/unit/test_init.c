@@ -9,6 +9,7 @@
 #include "client.h"
 #include "error.h"
 #include "harness.h"
+#include "test_scratch.h"
 #include "init.h"
 #include "kubeconfig.h"
 #include "pki.h"
@@ -24,9 +25,7 @@
 
 static char *tmpdir(void)
 {
-    char tmpl[] = "/tmp/corral-init-XXXXXX";
-    CHECK(mkdtemp(tmpl) != NULL);
-    return strdup(tmpl);
+    return test_scratch_dir();
 }
 
 static void rmtree(const char *dir)

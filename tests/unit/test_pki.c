@@ -9,6 +9,7 @@
 #include "client.h"
 #include "error.h"
 #include "harness.h"
+#include "test_scratch.h"
 #include "kubeconfig.h"
 #include "pki.h"
 
@@ -300,9 +301,7 @@ static void test_tokens_and_encoding(void)
 
 static char *tmpdir(void)
 {
-    char tmpl[] = "/tmp/corral-pki-XXXXXX";
-    CHECK(mkdtemp(tmpl) != NULL);
-    return strdup(tmpl);
+    return test_scratch_dir();
 }
 
 static void rmtree(const char *dir)

@@ -851,6 +851,32 @@ static void test_disk_full(void)
     corral_store_close(st);
 }
 
+/* A second store on the same directory would hand out the same revisions: refused. */
+static void test_exclusive(void)
+{
+    if (tsu_is_etcd())
+        return; /* several stores on one etcd is the point of etcd (test_store_etcd.c) */
+    struct corral_store *st = tsu_open("exclusive"), *st2 = NULL;
+    CHECK_INT_EQ(corral_store_create(st, "/a/b", json_object(), NULL), 0);
+    CHECK_INT_EQ(corral_store_open_sqlite(tsu_dir("exclusive"), &st2), CORRAL_EUNAVAILABLE);
+    CHECK(st2 == NULL);
+    corral_store_close(st);
+    CHECK_INT_EQ(corral_store_open_sqlite(tsu_dir("exclusive"), &st2), 0);
+    struct corral_store_obj o;
+    CHECK_INT_EQ(corral_store_get(st2, "/a/b", &o), 0);
+    corral_blob_unref(o.value);
+    corral_store_close(st2);
+    /* not a corral database */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/corral.db", tsu_dir("junk"));
+    mkdir(tsu_dir("junk"), 0700);
+    FILE *f = fopen(path, "w");
+    fputs("this is not SQLite, it is a text file that happens to be named corral.db\n", f);
+    fclose(f);
+    CHECK_INT_EQ(corral_store_open_sqlite(tsu_dir("junk"), &st2), CORRAL_EUNAVAILABLE);
+    CHECK_INT_EQ(corral_store_open_sqlite("", &st2), -EINVAL);
+}
+
 /* ---- shutdown ----------------------------------------------------------------------------- */
 
 struct drainer {
@@ -942,4 +968,4 @@ STORE_TESTS(CORRAL_TEST(crud), CORRAL_TEST(bad_input), CORRAL_TEST(race_conditio
             CORRAL_TEST(race_same_rev), CORRAL_TEST(list), CORRAL_TEST(events),
             CORRAL_TEST(events_wait), CORRAL_TEST(compaction), CORRAL_TEST(restart),
             CORRAL_TEST(memory_accounting), CORRAL_TEST(concurrent_readers), CORRAL_TEST(disk_full),
-            CORRAL_TEST(shutdown))
+            CORRAL_TEST(exclusive), CORRAL_TEST(shutdown))
