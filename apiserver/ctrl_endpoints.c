@@ -5,7 +5,9 @@
  * ready ones in addresses, the others in notReadyAddresses (all in addresses with
  * publishNotReadyAddresses), pods being deleted or finished left out. Each service port's
  * targetPort is resolved per pod (a number, or a named container port of the pod); pods that
- * resolve to the same ports share a subset, addresses sorted by IP. Services without a
+ * resolve to the same ports share a subset, addresses sorted by IP; beyond 1000 addresses the
+ * object is truncated (ready ones kept first) and annotated
+ * endpoints.kubernetes.io/over-capacity=truncated, as in Kubernetes. Services without a
  * selector are left to their users; a deleted Service takes its Endpoints with it.
  *
  * Indexes: pod summaries, each Service's selector and ports, and the membership both ways
@@ -28,6 +30,8 @@
 
 #define SVC_PREFIX "/registry/services/"
 #define POD_PREFIX "/registry/pods/"
+#define MAX_ADDRESSES 1000
+#define OVER_CAPACITY "endpoints.kubernetes.io/over-capacity"
 
 struct ep_svc {
     char *key, *ns, *name;
@@ -352,6 +356,41 @@ static json_t *build_subsets(struct ep_state *st, const struct ep_svc *s, const 
     return subsets;
 }
 
+/*
+ * Keeps at most MAX_ADDRESSES addresses, ready ones first, as Kubernetes does since 1.22 (a
+ * larger Endpoints object is truncated and annotated; EndpointSlices carry the rest there).
+ * Returns true when something was dropped.
+ */
+static bool truncate_subsets(json_t *subsets)
+{
+    size_t budget = MAX_ADDRESSES, total = 0, i;
+    json_t *sub;
+    json_array_foreach(subsets, i, sub) total += json_array_size(json_object_get(sub,
+                                                                                 "addresses")) +
+                                                 json_array_size(json_object_get(
+                                                     sub, "notReadyAddresses"));
+    if (total <= MAX_ADDRESSES)
+        return false;
+    static const char *const fields[] = {"addresses", "notReadyAddresses"};
+    for (int f = 0; f < 2; f++) {
+        json_array_foreach(subsets, i, sub)
+        {
+            json_t *arr = json_object_get(sub, fields[f]);
+            while (json_array_size(arr) > budget)
+                json_array_remove(arr, json_array_size(arr) - 1);
+            budget -= json_array_size(arr);
+            if (arr && json_array_size(arr) == 0)
+                json_object_del(sub, fields[f]);
+        }
+    }
+    for (i = json_array_size(subsets); i-- > 0;) {
+        sub = json_array_get(subsets, i);
+        if (!json_object_get(sub, "addresses") && !json_object_get(sub, "notReadyAddresses"))
+            json_array_remove(subsets, i);
+    }
+    return true;
+}
+
 /* ---- sync ---- */
 
 static json_t *desired_labels(const json_t *svc)
@@ -369,7 +408,7 @@ static json_t *desired_labels(const json_t *svc)
 }
 
 static int write_endpoints(struct corral_ctrl *c, const struct ep_svc *s, json_t *subsets,
-                           json_t *labels)
+                           json_t *labels, bool truncated)
 {
     const struct corral_resource *eps = corral_ctrl_kinds()->endpoints;
     json_t *cur = NULL;
@@ -388,10 +427,24 @@ static int write_endpoints(struct corral_ctrl *c, const struct ep_svc *s, json_t
         json_object_set(meta, "labels", labels);
     else
         json_object_del(meta, "labels");
+    json_t *ann = json_object_get(meta, "annotations");
+    if (truncated) {
+        if (!json_is_object(ann)) {
+            ann = json_object();
+            json_object_set_new(meta, "annotations", ann);
+        }
+        json_object_set_new(ann, OVER_CAPACITY, json_string("truncated"));
+    } else if (ann) {
+        json_object_del(ann, OVER_CAPACITY);
+        if (json_object_size(ann) == 0)
+            json_object_del(meta, "annotations");
+    }
+    json_t *cmeta = json_object_get(cur, "metadata");
     bool same = cur && json_equal(json_object_get(cur, "subsets"), json_object_get(want,
                                                                                    "subsets")) &&
-                json_equal(json_object_get(json_object_get(cur, "metadata"), "labels"),
-                           json_object_get(meta, "labels"));
+                json_equal(json_object_get(cmeta, "labels"), json_object_get(meta, "labels")) &&
+                json_equal(json_object_get(cmeta, "annotations"),
+                           json_object_get(meta, "annotations"));
     if (same)
         rc = 0;
     else if (cur)
@@ -424,7 +477,8 @@ static int ep_sync(struct corral_ctrl *c, const char *key)
         return rc == CORRAL_ENOTFOUND ? 0 : rc;
     json_t *subsets = build_subsets(st, s, svc);
     json_t *labels = desired_labels(svc);
-    rc = write_endpoints(c, s, subsets, labels);
+    bool truncated = truncate_subsets(subsets);
+    rc = write_endpoints(c, s, subsets, labels, truncated);
     if (rc == CORRAL_EEXISTS)
         rc = CORRAL_ECONFLICT; /* created meanwhile: retry as an update */
     json_decref(subsets);
