@@ -40,9 +40,11 @@ struct ep_svc {
 };
 
 struct ep_state {
-    struct corral_ctrl_pods pods;
+    struct corral_ctrl_pods pods;    /* only pods some Service selects */
     struct corral_ctrl_map svcs;     /* service key -> ep_svc */
+    struct corral_ctrl_map by_ns;    /* namespace -> set of service keys */
     struct corral_ctrl_map pod_svcs; /* pod key -> set of service keys */
+    bool relisting;                  /* the runner is replaying the whole store */
 };
 
 static void svc_free(void *v)
@@ -63,7 +65,26 @@ static void ep_reset(struct corral_ctrl *c)
     struct ep_state *st = corral_ctrl_state(c);
     corral_ctrl_pods_clear(&st->pods);
     corral_ctrl_map_clear(&st->svcs, svc_free);
+    corral_ctrl_multimap_clear(&st->by_ns);
     corral_ctrl_multimap_clear(&st->pod_svcs);
+    st->relisting = true;
+}
+
+static bool selects(const struct ep_svc *s, const struct corral_ctrl_pod *pod);
+
+/* Keeps the pods some Service of their namespace selects. */
+static bool keep_pod(const struct corral_ctrl_pod *pod, void *ctx)
+{
+    struct ep_state *st = ctx;
+    struct corral_ctrl_map *set = corral_ctrl_multimap_get(&st->by_ns, pod->ns);
+    size_t pos = 0;
+    const char *key;
+    while (set && corral_ctrl_map_next(set, &pos, &key, NULL)) {
+        struct ep_svc *s = corral_ctrl_map_get(&st->svcs, key);
+        if (s && selects(s, pod))
+            return true;
+    }
+    return false;
 }
 
 static int ep_init(struct corral_ctrl *c)
@@ -71,7 +92,8 @@ static int ep_init(struct corral_ctrl *c)
     struct ep_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods);
+    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS | CORRAL_POD_PORTS | CORRAL_POD_ADDRESS,
+                          keep_pod, st);
     corral_ctrl_set_state(c, st);
     return 0;
 }
@@ -105,6 +127,7 @@ static void drop_service(struct ep_state *st, const char *key)
     struct ep_svc *s = corral_ctrl_map_del(&st->svcs, key);
     if (!s)
         return;
+    corral_ctrl_multimap_del(&st->by_ns, s->ns, key);
     size_t pos = 0;
     const char *pod_key;
     while (corral_ctrl_map_next(&s->members, &pos, &pod_key, NULL))
@@ -130,6 +153,30 @@ static struct ep_svc *parse_service(const json_t *obj, const char *key)
     return s;
 }
 
+/*
+ * A new or changed Service: reads the pods of its namespace from the store (the index holds
+ * only pods some Service already selected) and records those it selects.
+ */
+static void load_members(struct corral_ctrl *c, struct ep_state *st, struct ep_svc *s)
+{
+    char prefix[CORRAL_CTRL_KEY_MAX];
+    snprintf(prefix, sizeof(prefix), "%s%s/", POD_PREFIX, s->ns);
+    struct corral_store_list_opts opts = {.prefix = prefix};
+    struct corral_store_list l = {0};
+    if (corral_store_list(corral_ctrl_srv(c)->store, &opts, &l) < 0)
+        return;
+    for (size_t i = 0; i < l.n; i++) {
+        struct corral_store_event ev = {.type = CORRAL_EVENT_ADDED, .key = l.keys[i],
+                                        .value = l.items[i]};
+        struct corral_ctrl_pod *old = NULL;
+        struct corral_ctrl_pod *pod = corral_ctrl_pods_apply(&st->pods, &ev, &old);
+        if (pod && selects(s, pod))
+            join(st, s, pod->key);
+        corral_ctrl_pod_free(old);
+    }
+    corral_store_list_clear(&l);
+}
+
 static void observe_service(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
     struct ep_state *st = corral_ctrl_state(c);
@@ -144,12 +191,9 @@ static void observe_service(struct corral_ctrl *c, const struct corral_store_eve
         svc_free(s);
         return;
     }
-    size_t pos = 0;
-    const char *key;
-    void *v;
-    while (s->sel && corral_ctrl_map_next(&st->pods.by_key, &pos, &key, &v))
-        if (selects(s, v))
-            join(st, s, key);
+    corral_ctrl_multimap_add(&st->by_ns, s->ns, s->key);
+    if (s->sel && !st->relisting)
+        load_members(c, st, s);
 }
 
 static bool same_str(const char *a, const char *b)
@@ -193,11 +237,11 @@ static void observe_pod(struct corral_ctrl *c, const struct corral_store_event *
         corral_ctrl_pod_free(old);
         return;
     }
-    void *v;
+    struct corral_ctrl_map *in_ns = corral_ctrl_multimap_get(&st->by_ns, pod->ns);
     pos = 0;
-    while (corral_ctrl_map_next(&st->svcs, &pos, &skey, &v)) {
-        struct ep_svc *s = v;
-        if (!selects(s, pod) || corral_ctrl_map_get(&s->members, ev->key))
+    while (in_ns && corral_ctrl_map_next(in_ns, &pos, &skey, NULL)) {
+        struct ep_svc *s = corral_ctrl_map_get(&st->svcs, skey);
+        if (!s || !selects(s, pod) || corral_ctrl_map_get(&s->members, ev->key))
             continue;
         join(st, s, ev->key);
         corral_ctrl_enqueue(c, skey, 0);
@@ -487,6 +531,12 @@ static int ep_sync(struct corral_ctrl *c, const char *key)
     return rc;
 }
 
+static void ep_relisted(struct corral_ctrl *c)
+{
+    struct ep_state *st = corral_ctrl_state(c);
+    st->relisting = false;
+}
+
 const struct corral_ctrl_def corral_ctrl_endpoints = {
     .name = "endpoints",
     .component = "endpoint-controller",
@@ -498,4 +548,5 @@ const struct corral_ctrl_def corral_ctrl_endpoints = {
     .observe = ep_observe,
     .resync = ep_resync,
     .sync = ep_sync,
+    .relisted = ep_relisted,
 };
