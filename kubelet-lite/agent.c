@@ -920,9 +920,11 @@ static int make_state_dir(const char *dir)
             return -errno;
         *p = '/';
     }
-    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+    /* 0711: containers running as another user (runAsUser) must reach their work directory
+     * inside; nobody may list it. Keys and credentials below are 0600/0700 themselves. */
+    if (mkdir(buf, 0711) < 0 && errno != EEXIST)
         return -errno;
-    return 0;
+    return chmod(buf, 0711) < 0 ? -errno : 0;
 }
 
 static int resolve_identity(struct agent *a)
@@ -989,6 +991,7 @@ static int start_runtime(struct agent *a)
         .log_max_files = o->log_max_files,
         .node_cpu_milli = (int64_t)a->topo->pus * 1000 - o->node.reserved_cpu_milli,
         .node_memory_bytes = (int64_t)a->topo->memory_bytes - o->node.reserved_memory_bytes,
+        .max_pods = o->node.max_pods > 0 ? o->node.max_pods : CORRAL_NODE_DEFAULT_MAX_PODS,
         .on_status = on_runtime_status,
         .on_stopped = on_runtime_stopped,
         .ctx = a,

@@ -330,6 +330,15 @@ static const char *unsupported(const json_t *spec, char *buf, size_t len)
                          json_string_value(json_object_get(c, "name")));
                 return buf;
             }
+            static const char *const probes[] = {"startupProbe", "livenessProbe", "readinessProbe"};
+            for (int p = 0; p < 3; p++)
+                if (json_object_get(json_object_get(c, probes[p]), "grpc")) {
+                    snprintf(buf, len,
+                             "container %s: gRPC probes are not supported by corral's "
+                             "process runtime (use exec, httpGet or tcpSocket)",
+                             json_string_value(json_object_get(c, "name")));
+                    return buf;
+                }
             json_array_foreach(json_object_get(c, "volumeMounts"), k, m)
             {
                 const char *vol = json_string_value(json_object_get(m, "name"));
@@ -407,6 +416,65 @@ static void pod_fail(struct rpod *p, const char *reason, const char *message)
         p->ctrs[i].no_restart = true;
 }
 
+/* What a pod requests: the larger of its app containers' sum and its largest init container. */
+static void pod_requests(const struct rpod *p, int64_t *cpu, int64_t *mem)
+{
+    int64_t app_cpu = 0, app_mem = 0, init_cpu = 0, init_mem = 0;
+    for (size_t i = 0; i < p->nctrs; i++) {
+        int64_t c = 0, m = 0;
+        corral_container_requests(p->ctrs[i].spec, &c, &m);
+        if (p->ctrs[i].init) {
+            init_cpu = c > init_cpu ? c : init_cpu;
+            init_mem = m > init_mem ? m : init_mem;
+        } else {
+            app_cpu += c;
+            app_mem += m;
+        }
+    }
+    *cpu = app_cpu > init_cpu ? app_cpu : init_cpu;
+    *mem = app_mem > init_mem ? app_mem : init_mem;
+}
+
+static bool holds_resources(const struct rpod *p)
+{
+    return p->admitted && p->phase != PH_SUCCEEDED && p->phase != PH_FAILED;
+}
+
+/* The kubelet's resource admission. Returns false after failing the pod. */
+static bool fits(struct corral_runtime *rt, struct rpod *p)
+{
+    int64_t cpu, mem, used_cpu = 0, used_mem = 0, pods = 0;
+    pod_requests(p, &cpu, &mem);
+    for (struct rpod *o = rt->pods; o; o = o->next) {
+        if (o == p || !holds_resources(o))
+            continue;
+        int64_t c, m;
+        pod_requests(o, &c, &m);
+        used_cpu += c;
+        used_mem += m;
+        pods++;
+    }
+    char msg[300];
+    const struct {
+        const char *reason, *res;
+        int64_t want, used, cap;
+    } checks[] = {{"OutOfpods", "pods", 1, pods, rt->cfg.max_pods},
+                  {"OutOfcpu", "cpu", cpu, used_cpu, rt->cfg.node_cpu_milli},
+                  {"OutOfmemory", "memory", mem, used_mem, rt->cfg.node_memory_bytes}};
+    for (int k = 0; k < 3; k++) {
+        if (checks[k].cap <= 0 || checks[k].used + checks[k].want <= checks[k].cap)
+            continue;
+        snprintf(msg, sizeof(msg),
+                 "Node didn't have enough resource: %s, requested: %lld, used: %lld, capacity: "
+                 "%lld",
+                 checks[k].res, (long long)checks[k].want, (long long)checks[k].used,
+                 (long long)checks[k].cap);
+        pod_fail(p, checks[k].reason, msg);
+        return false;
+    }
+    return true;
+}
+
 /* Admission: what the kubelet checks before it starts anything. */
 static void admit(struct corral_runtime *rt, struct rpod *p)
 {
@@ -422,6 +490,8 @@ static void admit(struct corral_runtime *rt, struct rpod *p)
         pod_fail(p, "Unsupported", why);
         return;
     }
+    if (!fits(rt, p))
+        return;
     if (corral_gpu_admit(&rt->gpus, p->uid, p->pod, &p->gpus, why, sizeof(why)) < 0) {
         char msg[700];
         snprintf(msg, sizeof(msg), "Allocate failed due to %s, which is unexpected", why);
@@ -671,6 +741,26 @@ static void schedule_probes(struct ctr *c, int64_t now)
     c->pre_stop.in_flight = false;
 }
 
+/* Runs the process as the plan's securityContext user; the pod's work directory becomes theirs. */
+static void take_identity(struct ctr *c, const struct corral_container_plan *plan,
+                          struct corral_proc_spec *spec, gid_t *groups)
+{
+    if (plan->uid < 0 && plan->gid < 0)
+        return;
+    spec->identity = true;
+    spec->uid = plan->uid >= 0 ? plan->uid : (long long)geteuid();
+    spec->gid = plan->gid;
+    for (unsigned i = 0; i < plan->ngroups; i++)
+        groups[i] = (gid_t)plan->groups[i];
+    spec->ngroups = plan->ngroups;
+    spec->groups = groups;
+    char work[1100];
+    fmt(work, sizeof(work), "%s/work", c->pod->dir);
+    if (chown(work, (uid_t)spec->uid, plan->gid >= 0 ? (gid_t)plan->gid : (gid_t)-1) < 0)
+        corral_warn(SUBSYS, "%s/%s: cannot hand %s to uid %lld: %s", c->pod->ns, c->pod->name, work,
+                    spec->uid, strerror(errno));
+}
+
 static void start_container(struct corral_runtime *rt, struct ctr *c)
 {
     struct corral_plan_context pc;
@@ -702,6 +792,8 @@ static void start_container(struct corral_runtime *rt, struct ctr *c)
                                     .stdout_fd = child[0],
                                     .stderr_fd = child[1],
                                     .cgroup_procs_fd = procs};
+    gid_t groups[32];
+    take_identity(c, &plan, &spec, groups);
     now_rfc3339(c->started_at);
     c->started_ms = now_ms();
     c->ever_started = true;
@@ -836,8 +928,10 @@ static int run_exec(struct corral_runtime *rt, struct probe *pr)
         json_object_set(fake, "env", env);
     if (json_object_get(c->spec, "envFrom"))
         json_object_set(fake, "envFrom", json_object_get(c->spec, "envFrom"));
-    if (json_object_get(c->spec, "workingDir"))
-        json_object_set(fake, "workingDir", json_object_get(c->spec, "workingDir"));
+    static const char *const inherited[] = {"workingDir", "securityContext"};
+    for (int k = 0; k < 2; k++)
+        if (json_object_get(c->spec, inherited[k]))
+            json_object_set(fake, inherited[k], json_object_get(c->spec, inherited[k]));
     int rc = corral_container_plan(c->pod->pod, fake, &pc, &plan, err, sizeof(err));
     json_decref(fake);
     if (rc < 0) {
@@ -852,6 +946,8 @@ static int run_exec(struct corral_runtime *rt, struct probe *pr)
                                     .stdout_fd = -1,
                                     .stderr_fd = -1,
                                     .cgroup_procs_fd = procs};
+    gid_t groups[32];
+    take_identity(c, &plan, &spec, groups);
     rc = corral_proc_spawn(&spec, &pr->proc, err, sizeof(err));
     if (procs >= 0)
         close(procs);
