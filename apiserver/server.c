@@ -371,8 +371,8 @@ static int reply_stream(struct corral_request *req, const char *content_type,
     s->srv = req->srv;
     s->conn = req->conn;
     s->buf = buf;
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BUF, stream_read, s, stream_free);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BUF,
+                                                                  stream_read, s, stream_free);
     if (!resp) {
         stream_free(s);
         return -ENOMEM;
