@@ -5,6 +5,7 @@
  */
 #include "corral-config.h"
 #include "log.h"
+#include "scheduler.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"sim", corral_sim_main, "replay node and pod lists through the scheduler, no apiserver"},
     {NULL, NULL, NULL},
 };
 
