@@ -866,7 +866,7 @@ static void evict_oldest(struct corral_fw_profile *fp)
 static struct corral_sig_entry *sig_entry(struct corral_framework *fw, struct corral_fw_profile *fp,
                                           const struct corral_pod *pod)
 {
-    if (!fp->any_local_filter && fp->n_at[CORRAL_POINT_SCORE] == 0)
+    if (fw->no_cache || (!fp->any_local_filter && fp->n_at[CORRAL_POINT_SCORE] == 0))
         return NULL;
     struct corral_sig_entry *e = corral_strmap_get(&fp->sigs, pod->sig);
     if (!e) {
@@ -1002,7 +1002,8 @@ static void consider(struct corral_framework *fw, struct pick *pk, uint32_t node
         pk->best = score;
         pk->node = node;
         pk->ties = 1;
-    } else if (score == pk->best && ++pk->ties > 1 && corral_fw_random(fw) % pk->ties == 0) {
+    } else if (score == pk->best && !fw->cy.prof->conf->tie_first && ++pk->ties > 1 &&
+               corral_fw_random(fw) % pk->ties == 0) {
         pk->node = node;
     }
 }

@@ -113,6 +113,7 @@ struct corral_framework {
     uint64_t rng[4];
     uint64_t epoch;
     uint64_t seq;
+    bool no_cache; /* evaluate every node every cycle (for measurements) */
     struct corral_fw_stats stats;
 
     struct corral_strmap pods; /* "ns/name" -> pod (owned) */

@@ -208,8 +208,8 @@ static int parse_plugin_config(struct perr *pe, const char *path, json_t *list,
 
 static int parse_profile(struct perr *pe, const char *path, json_t *v, struct corral_profile *p)
 {
-    static const char *const keys[] = {"schedulerName", "percentageOfNodesToScore", "plugins",
-                                       "pluginConfig", NULL};
+    static const char *const keys[] = {"schedulerName", "percentageOfNodesToScore", "tieBreak",
+                                       "plugins", "pluginConfig", NULL};
     if (!json_is_object(v))
         return fail(pe, path, "must be an object");
     int rc = check_keys(pe, path, v, keys);
@@ -222,6 +222,10 @@ static int parse_profile(struct perr *pe, const char *path, json_t *v, struct co
     if (pct && (!json_is_integer(pct) || json_integer_value(pct) < 0 ||
                 json_integer_value(pct) > 100))
         return fail(pe, path, "percentageOfNodesToScore must be an integer from 0 to 100");
+    const char *tie = json_string_value(json_object_get(v, "tieBreak"));
+    if (json_object_get(v, "tieBreak") && (!tie || (strcmp(tie, "random") && strcmp(tie, "first"))))
+        return fail(pe, path, "tieBreak must be random or first");
+    p->tie_first = tie && strcmp(tie, "first") == 0;
     p->scheduler_name = strdup(name ? json_string_value(name) : "default-scheduler");
     p->percentage_of_nodes_to_score = pct ? (int)json_integer_value(pct) : 100;
     p->plugin_args = json_object();

@@ -8,6 +8,7 @@
  *     profiles:
  *     - schedulerName: default-scheduler
  *       percentageOfNodesToScore: 100          # 0 = Kubernetes' adaptive default
+ *       tieBreak: random                       # or "first": first node in snapshot order
  *       plugins:
  *         multiPoint:                          # every extension point the plugin implements
  *           enabled: [{name: ResourceFit}, {name: FragAware, weight: 2}]
@@ -27,6 +28,7 @@
 #define CORRAL_SCHED_PROFILE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum corral_point {
@@ -62,6 +64,7 @@ struct corral_profile_set {
 struct corral_profile {
     char *scheduler_name;
     int percentage_of_nodes_to_score; /* 0..100; 0 = adaptive */
+    bool tie_first;                   /* equal scores: first node in order, not random */
     struct corral_profile_set points[CORRAL_POINT_COUNT];
     json_t *plugin_args; /* object: plugin name -> args (owned) */
 };
