@@ -200,7 +200,7 @@ static int parse_plugin_config(struct perr *pe, const char *path, json_t *list,
             return fail(pe, sub, "args must be an object");
         if (json_object_get(p->plugin_args, name))
             return fail(pe, sub, "plugin %s is configured twice", name);
-        if (json_object_set(p->plugin_args, name, args ? args : json_object()) < 0)
+        if (json_object_set_new(p->plugin_args, name, args ? json_incref(args) : json_object()) < 0)
             return -ENOMEM;
     }
     return 0;

@@ -308,15 +308,17 @@ static int read_gpus(struct corral_snap_node *nd, const struct node_read *nr, ch
         goto out;
     size_t from_ann = json_array_size(arr);
     size_t n = nr->has_gpu_count ? (size_t)nr->alloc[CORRAL_RES_GPU] : from_ann;
-    nd->gpus = n ? calloc(n > from_ann ? n : from_ann, sizeof(*nd->gpus)) : NULL;
+    size_t alloc = n > from_ann ? n : from_ann;
+    nd->gpus = alloc ? calloc(alloc, sizeof(*nd->gpus)) : NULL;
     rc = -ENOMEM;
-    if (n && !nd->gpus)
+    if (alloc && !nd->gpus)
         goto out;
     for (size_t i = 0; i < from_ann; i++)
         if ((rc = gpu_from_json(&nd->gpus[i], json_array_get(arr, i), nd->labels, err,
                                 errlen)) < 0)
             goto out;
-    qsort(nd->gpus, from_ann, sizeof(*nd->gpus), cmp_gpu);
+    if (from_ann)
+        qsort(nd->gpus, from_ann, sizeof(*nd->gpus), cmp_gpu);
     for (size_t i = 1; i < from_ann; i++)
         if (nd->gpus[i].index == nd->gpus[i - 1].index) {
             snprintf(err, errlen, "annotation corral.io/gpus: index %d appears twice",

@@ -8,8 +8,8 @@
  *  - Permit: a reserved member waits until minMember members hold a node, then the whole
  *    group is allowed at once; after the timeout (args.scheduleTimeoutSeconds, 60) it is
  *    rejected.
- *  - Unreserve: when one member fails, every waiting member is rejected and gives its node
- *    back.
+ *  - PostFilter / Unreserve: when one member cannot be scheduled or fails later, every waiting
+ *    member is rejected and gives its node back.
  */
 #include "corral/plugin.h"
 
@@ -137,11 +137,10 @@ static int permit(void *s, const struct corral_pod *pod, uint32_t node, uint32_t
     return CORRAL_OK;
 }
 
-static void unreserve(void *s, const struct corral_pod *pod, uint32_t node)
+/* Rejects every waiting member of pod's group but pod itself. */
+static void reject_group(struct state *st, const struct corral_pod *pod)
 {
-    struct state *st = s;
     const struct corral_host *h = st->h;
-    (void)node;
     struct group g;
     if (group_of(st, pod, &g) != 1)
         return;
@@ -155,6 +154,19 @@ static void unreserve(void *s, const struct corral_pod *pod, uint32_t node)
             strcmp(h->pod_namespace(h, w), h->pod_namespace(h, pod)) == 0)
             h->permit_reject(h, w, msg);
     }
+}
+
+static void unreserve(void *s, const struct corral_pod *pod, uint32_t node)
+{
+    (void)node;
+    reject_group(s, pod);
+}
+
+static int post_filter(void *s, const struct corral_pod *pod, uint32_t *nominated)
+{
+    (void)nominated;
+    reject_group(s, pod);
+    return CORRAL_REJECT(R_TOO_FEW); /* no room was made */
 }
 
 static int reason(void *s, const struct corral_pod *pod, int code, char *buf, size_t len)
@@ -177,8 +189,8 @@ static const struct corral_plugin plugin = {
     .fini = fini,
     .pre_enqueue = enough,
     .pre_filter = pre_filter,
+    .post_filter = post_filter,
     .permit = permit,
-    .reserve = NULL,
     .unreserve = unreserve,
     .reason = reason,
 };

@@ -53,6 +53,10 @@ static int init(const struct corral_host *h, const struct corral_value *args, vo
     } else if (!tt || (mode && strcmp(mode, "learn") == 0)) {
         st->learn = true;
         rc = frag_learner_init(&st->learner, coverage, 0.05);
+    } else if (mode && strcmp(mode, "workload") == 0) {
+        snprintf(err, errlen, "typicalTasks: \"workload\" is only known to `corral sim`; give a "
+                 "list or \"learn\"");
+        rc = -EINVAL;
     } else if (mode) {
         snprintf(err, errlen, "typicalTasks: \"%s\" is neither a list nor \"learn\"", mode);
         rc = -EINVAL;

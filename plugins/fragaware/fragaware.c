@@ -87,6 +87,15 @@ static int parse_args(struct state *st, const struct corral_value *args, char *e
     bool cpu_aware = st->model.cpu_aware;
     int rc = frag_model_parse(h, tt, &st->model, err, errlen);
     st->model.cpu_aware = cpu_aware;
+    double cpu = 0, mem = 0, gpu = 0;
+    for (int i = 0; i < st->model.n; i++) {
+        const struct frag_task *t = &st->model.task[i];
+        cpu += t->weight * (double)t->cpu * (t->gpus > 0);
+        mem += t->weight * (double)t->mem * (t->gpus > 0);
+        gpu += t->weight * (double)t->gpus * t->milli;
+    }
+    st->r_cpu = gpu > 0 ? cpu / gpu : 0;
+    st->r_mem = gpu > 0 ? mem / gpu : 0;
     return rc;
 }
 
