@@ -632,13 +632,13 @@ static void report(struct sim *sim, double seconds, double wall)
     printf("final_alloc_gpu_pct=%.2f\n",
            total > 0 ? 100.0 * (double)sim->snap->used_gpu_milli / total : 0);
     printf("evicted=%llu\n", (unsigned long long)sim->evicted);
+    if (!sim->o.quiet)
+        printf("replay_cpu_s=%.3f replay_wall_s=%.3f\n", seconds, wall);
     if (isnan(at100))
         printf("unallocated_gpu_pct_at_100=NA\n");
     else
         printf("unallocated_gpu_pct_at_100=%.2f\n", 100 - at100);
     printf("placed=%llu\nfailed=%llu\n", (unsigned long long)placed, (unsigned long long)failed);
-    if (!sim->o.quiet)
-        printf("replay_cpu_s=%.3f replay_wall_s=%.3f\n", seconds, wall);
     printf("placements_per_s=%.0f\n", seconds > 0 ? (double)st->bound / seconds : 0);
 }
 

@@ -258,22 +258,33 @@ static int load_csv_pods(const char *path, json_t *out, char *err, size_t errlen
     return rc;
 }
 
-/* Flattens List/NodeList/PodList documents and JSON arrays into single objects. */
-static int flatten(json_t *docs, json_t *flat)
+/*
+ * Flattens List/NodeList/PodList documents and JSON arrays into single objects. Items of a typed
+ * list (NodeList) without a kind get the list's item kind, as kubectl prints them.
+ */
+static int flatten(json_t *docs, json_t *flat, const char *implied)
 {
     size_t i;
     json_t *d;
     json_array_foreach(docs, i, d)
     {
         const char *kind = json_string_value(json_object_get(d, "kind"));
-        json_t *items = json_object_get(d, "items");
+        size_t klen = kind ? strlen(kind) : 0;
         int rc = 0;
-        if (json_is_array(d))
-            rc = flatten(d, flat);
-        else if (kind && strlen(kind) >= 4 && strcmp(kind + strlen(kind) - 4, "List") == 0)
-            rc = flatten(items ? items : json_array(), flat);
-        else
+        if (json_is_array(d)) {
+            rc = flatten(d, flat, implied);
+        } else if (klen >= 4 && strcmp(kind + klen - 4, "List") == 0) {
+            char item[64] = "";
+            if (klen > 4 && klen - 4 < sizeof(item))
+                memcpy(item, kind, klen - 4);
+            json_t *items = json_object_get(d, "items");
+            if (json_is_array(items))
+                rc = flatten(items, flat, *item ? item : NULL);
+        } else {
+            if (!kind && implied && json_is_object(d))
+                json_object_set_new(d, "kind", json_string(implied));
             rc = json_array_append(flat, d);
+        }
         if (rc < 0)
             return -ENOMEM;
     }
@@ -293,7 +304,7 @@ static int load_yaml(const char *path, const char *want, json_t *match, json_t *
             snprintf(err, errlen, "%s: %s", path, rc == CORRAL_EPARSE ? pe.message : strerror(-rc));
     }
     if (rc == 0)
-        rc = flatten(docs, flat);
+        rc = flatten(docs, flat, NULL);
     size_t i;
     json_t *o;
     json_array_foreach(flat, i, o)
