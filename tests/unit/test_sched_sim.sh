@@ -1,10 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # `corral sim` end to end: CSV and YAML inputs, the interface lines, gangs, and clear errors
-# for bad input. Usage: test_sched_sim.sh CORRAL SHARED_DIR
+# for bad input, and the example plugin as plugins/examples/README.md shows it.
+# Usage: test_sched_sim.sh CORRAL SHARED_DIR EXAMPLE_PLUGIN
 set -eu
 CORRAL=$1
 SHARED=$2
+EXAMPLE=$(cd "$(dirname "$3")" && pwd)/$(basename "$3")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 
@@ -98,6 +100,61 @@ check_error 1 "plugin NoSuchPlugin not found in" --nodes "$T/nodes.csv" --pods "
     --profile "$T/p.yaml"
 printf 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\n' > "$T/svc.yaml"
 check_error 1 "object 1 is a Service, expected Node" --nodes "$T/svc.yaml" --pods "$T/pods.csv"
+
+# --- the example plugin (plugins/examples/README.md) acts as documented ---
+cat > "$T/px.yaml" <<YAML
+apiVersion: v1
+kind: NodeList
+items:
+- metadata:
+    name: acme-1
+    labels: {corral.io/provider: acme, example.com/gpu-hour-price: "900"}
+  status: {allocatable: {cpu: "16", memory: 64Gi, nvidia.com/gpu: "2"}}
+- metadata:
+    name: bob-1
+    labels: {corral.io/provider: bob, example.com/gpu-hour-price: "2500"}
+  status: {allocatable: {cpu: "16", memory: 64Gi, nvidia.com/gpu: "2"}}
+- metadata:
+    name: shady-1
+    labels: {corral.io/provider: shady, example.com/gpu-hour-price: "100"}
+  status: {allocatable: {cpu: "16", memory: 64Gi, nvidia.com/gpu: "2"}}
+YAML
+cat > "$T/pp.yaml" <<'YAML'
+apiVersion: v1
+kind: PodList
+items:
+- metadata: {name: render-1}
+  spec: {containers: [{name: c, resources: {limits: {nvidia.com/gpu: 1}}}]}
+- metadata: {name: render-2}
+  spec: {containers: [{name: c, resources: {limits: {nvidia.com/gpu: 1}}}]}
+- metadata: {name: render-3}
+  spec: {containers: [{name: c, resources: {limits: {nvidia.com/gpu: 1}}}]}
+YAML
+for max in "      maxPrice: 2000" ""; do
+    cat > "$T/prof.yaml" <<YAML
+profiles:
+- schedulerName: default-scheduler
+  plugins:
+    multiPoint:
+      enabled:
+      - {name: ProviderPrice, path: $EXAMPLE}
+      - {name: ResourceFit}
+  pluginConfig:
+  - name: ProviderPrice
+    args:
+      blockedProviders: [shady]
+$max
+YAML
+    "$CORRAL" sim --nodes "$T/px.yaml" --pods "$T/pp.yaml" --profile "$T/prof.yaml" --verbose \
+        > "$T/out" 2>&1 || fail "example sim exited $?"
+    expect_grep "$T/out" "bound default/render-1 node=acme-1"
+    expect_grep "$T/out" "bound default/render-2 node=acme-1"
+    if [ -n "$max" ]; then
+        expect_grep "$T/out" "failed default/render-3 at .*: 0/3 nodes are available: 1 Insufficient nvidia.com/gpu, 1 node(s) belong to a blocked provider, 1 node(s) cost more than 2000 per GPU-hour."
+    else
+        expect_grep "$T/out" "bound default/render-3 node=bob-1"
+    fi
+done
 
 # --- the published experiment on the real trace, default profile ---
 TRACE="$SHARED/alibaba-gpu-2023/csv"
