@@ -38,6 +38,25 @@ build_test() {
     ninja -C build-test
 }
 
+# Builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS (default 20) on a
+# scratch copy of its seed corpus.
+fuzz_briefly() {
+    [ -d build-fuzz ] || CC=clang meson setup build-fuzz -Dfuzz=true \
+        -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+    for target in fuzz_yaml; do
+        ninja -C build-fuzz "tests/fuzz/$target" >/dev/null
+        scratch=$(mktemp -d)
+        cp tests/fuzz/corpus/"${target#fuzz_}"/* "$scratch"/
+        echo "fuzzing $target for ${FUZZ_SECONDS:-20}s"
+        status=0
+        ./build-fuzz/tests/fuzz/"$target" -max_total_time="${FUZZ_SECONDS:-20}" \
+            "$scratch" >"$scratch.log" 2>&1 || status=$?
+        tail -3 "$scratch.log"
+        rm -rf "$scratch" "$scratch.log"
+        [ $status -eq 0 ] || { echo "$target found a crash"; return $status; }
+    done
+}
+
 cmd=${1:-help}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -55,6 +74,7 @@ test)
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     meson test -C build-test --no-suite bench --print-errorlogs --num-processes 2 "$@"
+    fuzz_briefly
     ;;
 bench)
     deps

@@ -19,7 +19,15 @@
  *
  * Backends: SQLite in WAL mode (embedded, the default; store_sqlite.c) and etcd v3 through its
  * JSON gateway (store_etcd.c). Both sit behind struct corral_store_ops. Thread-safe: any
- * function may be called from any thread.
+ * function may be called from any thread. With SQLite the watch history survives restarts; with
+ * etcd it starts at the revision the store loaded (watchers resuming from before re-list).
+ *
+ * Bad arguments get -EINVAL from every call: a key must start with '/', not end with '/', be
+ * printable ASCII without spaces and at most 1024 bytes; a prefix must start and end with '/';
+ * an object must be a JSON object whose metadata, if present, is an object. Writes can also fail
+ * with CORRAL_EUNAVAILABLE (the disk or etcd failed, the outcome of the write is then unknown
+ * to the client, as with a 503; or the store is shutting down), CORRAL_ETOOLARGE (etcd's request
+ * limit) and -ENOMEM.
  */
 #ifndef CORRAL_STORE_H
 #define CORRAL_STORE_H
@@ -29,9 +37,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Immutable serialized object. data is NUL-terminated compact JSON. */
+/*
+ * Immutable serialized object. data is NUL-terminated compact JSON. rv_off is the offset in data
+ * of the first digit of metadata.resourceVersion when the store wrote it (0 = unknown: blobs
+ * from corral_blob_new); the store uses it to restamp a deleted object without parsing it.
+ */
 struct corral_blob {
     int refs; /* atomic */
+    uint32_t rv_off;
     size_t len;
     char data[];
 };
@@ -69,10 +82,13 @@ struct corral_store_obj {
 };
 
 struct corral_store_list_opts {
-    const char *prefix;    /* "/registry/pods/default/" ; must end with '/' */
+    const char *prefix;      /* "/registry/pods/default/" ; must end with '/' */
     const char *start_after; /* continue from the key after this one (exclusive); NULL = start */
-    size_t limit;          /* 0 = no limit */
-    /* Optional filter: return false to skip an object (it does not count against limit). */
+    size_t limit;            /* 0 = no limit */
+    /*
+     * Optional filter: return false to skip an object (it does not count against limit). It runs
+     * with the store's read lock held, so it must not call back into the store.
+     */
     bool (*filter)(const struct corral_blob *value, void *ctx);
     void *filter_ctx;
 };
@@ -81,8 +97,9 @@ struct corral_store_list {
     struct corral_blob **items; /* references; freed by corral_store_list_clear */
     char **keys;
     size_t n;
-    int64_t rev;  /* store revision the list reflects */
-    bool more;    /* true if the prefix holds further objects after keys[n-1] */
+    int64_t rev; /* store revision the list reflects */
+    bool more;   /* true if the prefix holds further objects after keys[n-1] (that pass the
+                    filter, when there is one) */
 };
 
 void corral_store_list_clear(struct corral_store_list *l);
@@ -95,8 +112,27 @@ struct corral_store_stats {
     uint64_t committed_ops; /* writes covered by those commits */
     uint64_t commit_ns_total;
     uint64_t commit_ns_max;
-    uint64_t bytes;         /* bytes of object data held in memory */
+    uint64_t bytes; /* bytes of object data held in memory */
+    /* Added by the store backends: */
+    uint64_t history_events; /* events in the watch history */
+    uint64_t history_bytes;  /* object bytes only the history keeps alive (old and deleted
+                                versions) */
 };
+
+/*
+ * Watch-history retention. An event is dropped (compacted) as soon as any limit is exceeded;
+ * 0 leaves that limit off. Defaults: CORRAL_STORE_HISTORY_EVENTS events, CORRAL_STORE_HISTORY_AGE_S
+ * seconds, CORRAL_STORE_HISTORY_BYTES bytes.
+ */
+struct corral_store_retention {
+    uint64_t max_events;
+    uint64_t max_age_s;
+    uint64_t max_bytes;
+};
+
+#define CORRAL_STORE_HISTORY_EVENTS 100000
+#define CORRAL_STORE_HISTORY_AGE_S 300
+#define CORRAL_STORE_HISTORY_BYTES (64ull << 20)
 
 struct corral_store;
 
@@ -116,6 +152,10 @@ struct corral_store_ops {
     int (*compact)(struct corral_store *st, int64_t rev);
     void (*stats)(struct corral_store *st, struct corral_store_stats *out);
     void (*close)(struct corral_store *st);
+    /* Added by the store backends: */
+    int64_t (*revision)(struct corral_store *st);
+    void (*set_retention)(struct corral_store *st, const struct corral_store_retention *r);
+    void (*shutdown)(struct corral_store *st);
 };
 
 struct corral_store {
@@ -134,6 +174,21 @@ int corral_store_open_sqlite(const char *dir, struct corral_store **out);
  * prefix ("/corral"). Returns 0 and *out, or CORRAL_EUNAVAILABLE.
  */
 int corral_store_open_etcd(const char *endpoints, const char *prefix, struct corral_store **out);
+
+/* TLS for https:// etcd endpoints: paths of PEM files, NULL = not set (as kube-apiserver's
+ * --etcd-cafile, --etcd-certfile, --etcd-keyfile). */
+struct corral_store_etcd_tls {
+    const char *ca_file;   /* CAs that signed etcd's serving certificate (else the system's) */
+    const char *cert_file; /* client certificate, for etcd --client-cert-auth */
+    const char *key_file;  /* its private key */
+};
+
+/*
+ * As corral_store_open_etcd(), with TLS settings (tls may be NULL). Returns -EINVAL (logged)
+ * when a file cannot be read or only one of cert_file and key_file is given.
+ */
+int corral_store_open_etcd_tls(const char *endpoints, const char *prefix,
+                               const struct corral_store_etcd_tls *tls, struct corral_store **out);
 
 /*
  * Reads the object at key. Returns 0 and fills *out (caller unrefs out->value), or
@@ -175,11 +230,12 @@ int corral_store_delete(struct corral_store *st, const char *key, int64_t expect
  * caller clears each with corral_store_event_clear). When there are none, waits up to timeout_ms
  * for one (0 = do not wait). *seen is set to the newest revision examined, so that the next call
  * can pass it as after even when no event matched the prefix (and for bookmarks).
- * Returns the number of events, or CORRAL_EGONE if after is older than the retained history.
+ * Returns the number of events, CORRAL_EGONE if after is below the compacted revision
+ * (stats.compacted_rev: the history no longer covers it; the client re-lists), or
+ * CORRAL_EUNAVAILABLE once the store is shutting down.
  */
 int corral_store_events(struct corral_store *st, const char *prefix, int64_t after,
-                        struct corral_store_event *out, size_t max, int timeout_ms,
-                        int64_t *seen);
+                        struct corral_store_event *out, size_t max, int timeout_ms, int64_t *seen);
 
 /* Drops watch history at or below rev. Returns 0. */
 int corral_store_compact(struct corral_store *st, int64_t rev);
@@ -189,7 +245,19 @@ void corral_store_stats(struct corral_store *st, struct corral_store_stats *out)
 /* Current revision (newest committed). */
 int64_t corral_store_revision(struct corral_store *st);
 
-/* Finishes in-flight writes, flushes and frees everything. */
+/* Sets the watch-history retention (see struct corral_store_retention) and applies it at once. */
+void corral_store_set_retention(struct corral_store *st, const struct corral_store_retention *r);
+
+/*
+ * Stops taking writes (later ones fail with CORRAL_EUNAVAILABLE), waits until every write
+ * already submitted has finished (durable, or failed), and ends every watch wait (events()
+ * returns CORRAL_EUNAVAILABLE from then on). Gets and lists keep working until close. For a
+ * graceful stop: shutdown, stop the threads that use the store, close. Idempotent.
+ */
+void corral_store_shutdown(struct corral_store *st);
+
+/* Finishes in-flight writes (shutdown, if not done yet), flushes and frees everything. No other
+ * call may be running or made afterwards. */
 void corral_store_close(struct corral_store *st);
 
 #endif

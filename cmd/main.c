@@ -4,8 +4,12 @@
  * subcommand's code lives in its own directory and is listed once in the table below.
  */
 #include "corral-config.h"
+#include "apiserver.h"
+#include "init.h"
+#include "kubelet.h"
 #include "log.h"
 #include "scheduler.h"
+#include "up.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +21,10 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"apiserver", corral_apiserver_main, "serve the Kubernetes API from the embedded store"},
+    {"init", corral_init_main, "create the cluster CA, certificates, tokens and admin kubeconfig"},
+    {"kubelet", corral_kubelet_main, "run the node agent (kubelet-lite) or print this node"},
+    {"up", corral_up_main, "start an all-in-one cluster with simulated GPU nodes and examples"},
     {"sim", corral_sim_main, "replay node and pod lists through the scheduler, no apiserver"},
     {NULL, NULL, NULL},
 };

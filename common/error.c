@@ -6,6 +6,7 @@
 #include "error.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 struct error_row {
@@ -70,4 +71,46 @@ int corral_error_http(int err, const char **reason)
     }
     *reason = row->reason;
     return row->http;
+}
+
+/*
+ * Codes that never travel over HTTP as themselves: they share a status and reason with a
+ * wire code (EPARSE is sent as BadRequest, EABI and EUNSCHEDULABLE as InternalError).
+ */
+static bool error_on_wire(int code)
+{
+    return code != CORRAL_EPARSE && code != CORRAL_EABI && code != CORRAL_EUNSCHEDULABLE;
+}
+
+/* The project rows come first in error_table; the loops below stop at the first errno row. */
+static int error_from_status(int http)
+{
+    switch (http) {
+    case 409:
+        return CORRAL_ECONFLICT;
+    case 429:
+    case 502:
+        return CORRAL_EUNAVAILABLE;
+    default:
+        break;
+    }
+    for (const struct error_row *row = error_table; row->code < CORRAL_ELAST; row++)
+        if (row->http == http && error_on_wire(row->code))
+            return row->code;
+    if (http >= 500)
+        return CORRAL_EINTERNAL;
+    return CORRAL_EBADREQUEST;
+}
+
+int corral_error_from_http(int http, const char *reason)
+{
+    if (http < 400)
+        return 0;
+    if (reason && strcmp(reason, "Gone") == 0)
+        return CORRAL_EGONE;
+    for (const struct error_row *row = error_table; row->code < CORRAL_ELAST; row++)
+        if (reason && strcmp(row->reason, reason) == 0 && row->http == http &&
+            error_on_wire(row->code))
+            return row->code;
+    return error_from_status(http);
 }

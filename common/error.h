@@ -42,4 +42,11 @@ const char *corral_strerror(int err);
  */
 int corral_error_http(int err, const char **reason);
 
+/*
+ * The reverse, for clients: maps an HTTP status and the reply's Status `reason` (NULL or "" when
+ * the body carried none) to a project code. Returns 0 for 1xx-3xx statuses. The reason decides
+ * when it is known ("AlreadyExists" and "Conflict" are both 409); otherwise the status does.
+ */
+int corral_error_from_http(int http, const char *reason);
+
 #endif

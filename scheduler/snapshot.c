@@ -306,6 +306,10 @@ static int read_gpus(struct corral_snap_node *nd, const struct node_read *nr, ch
     int rc = parse_gpu_annotation(nd, &arr, err, errlen);
     if (rc < 0)
         goto out;
+    /* GPUs the node agent marked unhealthy are not allocatable: drop them here too. */
+    for (size_t i = json_array_size(arr); i-- > 0;)
+        if (json_is_false(json_object_get(json_array_get(arr, i), "healthy")))
+            json_array_remove(arr, i);
     size_t from_ann = json_array_size(arr);
     size_t n = nr->has_gpu_count ? (size_t)nr->alloc[CORRAL_RES_GPU] : from_ann;
     size_t alloc = n > from_ann ? n : from_ann;

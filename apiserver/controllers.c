@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * controllers: the control-loop runner (see ctrl.h for the contract with each controller).
+ *
+ * One thread per controller. The thread follows the store's event stream from one cursor
+ * (all of "/registry/", filtered by the controller's prefixes, so a single blocking wait covers
+ * every kind it follows), hands each event to observe(), and runs sync() for the keys on its
+ * work queue as they fall due. The queue is a set of keys (each queued once) ordered by due
+ * time in a binary heap; failed syncs come back after an exponential back-off (50 ms doubling
+ * to 30 s). Events are always drained before a sync, so a sync sees every write committed
+ * before it started, its controller's own included. If the cursor falls out of the store's
+ * watch history (410 Gone), the controller relists everything.
+ *
+ * The Event recorder (ctrl_events.c) is started with the controllers and stopped after them.
+ * The table of controllers is at the bottom.
+ */
+#include "controllers.h"
+#include "ctrl.h"
+#include "ctrl_events.h"
+#include "ctrl_map.h"
+#include "error.h"
+#include "log.h"
+#include "meta.h"
+#include "server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENT_BATCH 64
+#define MAX_WAIT_MS 250
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 30000
+
+struct qitem {
+    char *key;
+    uint64_t due;
+    size_t pos; /* index in the heap */
+};
+
+struct corral_ctrl {
+    const struct corral_ctrl_def *def;
+    struct corral_apiserver *srv;
+    struct corral_controllers *all;
+    void *state;
+    pthread_t thread;
+    bool started;
+    int64_t cursor;
+    struct corral_ctrl_map queued; /* key -> struct qitem */
+    struct qitem **heap;
+    size_t nheap, capheap;
+    struct corral_ctrl_map failures; /* key -> (uintptr_t) consecutive failures */
+    uint64_t next_resync;
+};
+
+struct corral_controllers {
+    struct corral_ctrl *ctrls;
+    size_t n;
+    atomic_bool stop;
+    struct corral_ctrl_recorder *recorder;
+};
+
+static const struct corral_ctrl_def *const controller_table[] = {
+    &corral_ctrl_replicaset, &corral_ctrl_deployment,    &corral_ctrl_job,
+    &corral_ctrl_endpoints,  &corral_ctrl_nodelifecycle, &corral_ctrl_gc,
+    NULL,
+};
+
+/* ---- accessors for controllers ---- */
+
+struct corral_apiserver *corral_ctrl_srv(struct corral_ctrl *c)
+{
+    return c->srv;
+}
+
+void *corral_ctrl_state(struct corral_ctrl *c)
+{
+    return c->state;
+}
+
+void corral_ctrl_set_state(struct corral_ctrl *c, void *state)
+{
+    c->state = state;
+}
+
+const char *corral_ctrl_name(const struct corral_ctrl *c)
+{
+    return c->def->name;
+}
+
+time_t corral_ctrl_now(void)
+{
+    return time(NULL);
+}
+
+void corral_ctrl_event(struct corral_ctrl *c, const json_t *obj, const char *type,
+                       const char *reason, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    corral_ctrl_recorder_post(c->all->recorder, c->def->component, obj, type, reason, msg);
+}
+
+/* ---- the work queue: a min-heap on due time plus a key -> item map ---- */
+
+static void heap_swap(struct corral_ctrl *c, size_t a, size_t b)
+{
+    struct qitem *t = c->heap[a];
+    c->heap[a] = c->heap[b];
+    c->heap[b] = t;
+    c->heap[a]->pos = a;
+    c->heap[b]->pos = b;
+}
+
+static void heap_up(struct corral_ctrl *c, size_t i)
+{
+    while (i > 0 && c->heap[(i - 1) / 2]->due > c->heap[i]->due) {
+        heap_swap(c, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(struct corral_ctrl *c, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < c->nheap && c->heap[l]->due < c->heap[m]->due)
+            m = l;
+        if (r < c->nheap && c->heap[r]->due < c->heap[m]->due)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(c, i, m);
+        i = m;
+    }
+}
+
+static int enqueue_at(struct corral_ctrl *c, const char *key, uint64_t due)
+{
+    struct qitem *it = corral_ctrl_map_get(&c->queued, key);
+    if (it) {
+        if (due < it->due) {
+            it->due = due;
+            heap_up(c, it->pos);
+        }
+        return 0;
+    }
+    if (c->nheap == c->capheap) {
+        size_t cap = c->capheap ? c->capheap * 2 : 64;
+        struct qitem **h = realloc(c->heap, cap * sizeof(*h));
+        if (!h)
+            return -ENOMEM;
+        c->heap = h;
+        c->capheap = cap;
+    }
+    it = calloc(1, sizeof(*it));
+    if (!it || !(it->key = strdup(key)) || corral_ctrl_map_put(&c->queued, key, it) == it) {
+        if (it)
+            free(it->key);
+        free(it);
+        return -ENOMEM;
+    }
+    it->due = due;
+    it->pos = c->nheap;
+    c->heap[c->nheap++] = it;
+    heap_up(c, it->pos);
+    return 0;
+}
+
+int corral_ctrl_enqueue(struct corral_ctrl *c, const char *key, unsigned delay_ms)
+{
+    return enqueue_at(c, key, corral_now_ns() + (uint64_t)delay_ms * 1000000ull);
+}
+
+/* Removes and returns the first item (caller frees it and its key). */
+static struct qitem *dequeue(struct corral_ctrl *c)
+{
+    struct qitem *it = c->heap[0];
+    c->heap[0] = c->heap[--c->nheap];
+    c->heap[0]->pos = 0;
+    heap_down(c, 0);
+    corral_ctrl_map_del(&c->queued, it->key);
+    return it;
+}
+
+static void queue_clear(struct corral_ctrl *c)
+{
+    for (size_t i = 0; i < c->nheap; i++) {
+        free(c->heap[i]->key);
+        free(c->heap[i]);
+    }
+    free(c->heap);
+    c->heap = NULL;
+    c->nheap = c->capheap = 0;
+    corral_ctrl_map_clear(&c->queued, NULL);
+    corral_ctrl_map_clear(&c->failures, NULL);
+}
+
+/* ---- the loop ---- */
+
+static bool stopping(const struct corral_ctrl *c)
+{
+    return atomic_load(&c->all->stop) || atomic_load(&c->srv->stopping);
+}
+
+static bool wanted(const struct corral_ctrl *c, const char *key)
+{
+    for (int i = 0; i < 4 && c->def->prefixes[i]; i++)
+        if (strncmp(key, c->def->prefixes[i], strlen(c->def->prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Rebuilds the controller's indexes from a full read of its prefixes. */
+static void relist(struct corral_ctrl *c)
+{
+    c->def->reset(c);
+    c->cursor = corral_store_revision(c->srv->store);
+    for (int i = 0; i < 4 && c->def->prefixes[i]; i++) {
+        struct corral_store_list_opts opts = {.prefix = c->def->prefixes[i]};
+        struct corral_store_list l = {0};
+        if (corral_store_list(c->srv->store, &opts, &l) < 0) {
+            corral_warn("controllers", "%s: cannot list %s", c->def->name, opts.prefix);
+            continue;
+        }
+        for (size_t j = 0; j < l.n && !stopping(c); j++) {
+            struct corral_store_event ev = {.type = CORRAL_EVENT_ADDED, .rev = l.rev,
+                                            .key = l.keys[j], .value = l.items[j]};
+            c->def->observe(c, &ev);
+        }
+        corral_store_list_clear(&l);
+    }
+    corral_debug("controllers", "%s: relisted at revision %lld", c->def->name,
+                 (long long)c->cursor);
+}
+
+/* Observes the events after the cursor, waiting up to timeout_ms for the first one. */
+static void drain(struct corral_ctrl *c, int timeout_ms)
+{
+    struct corral_store_event evs[EVENT_BATCH];
+    for (;;) {
+        int64_t seen = c->cursor;
+        int n = corral_store_events(c->srv->store, "/registry/", c->cursor, evs, EVENT_BATCH,
+                                    timeout_ms, &seen);
+        if (n == CORRAL_EGONE) {
+            corral_info("controllers", "%s: watch history compacted; relisting", c->def->name);
+            relist(c);
+            return;
+        }
+        if (n <= 0) {
+            if (n == 0 && seen > c->cursor)
+                c->cursor = seen;
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            if (wanted(c, evs[i].key))
+                c->def->observe(c, &evs[i]);
+            c->cursor = evs[i].rev;
+            corral_store_event_clear(&evs[i]);
+        }
+        if (n < EVENT_BATCH)
+            return;
+        timeout_ms = 0;
+    }
+}
+
+static void run_sync(struct corral_ctrl *c, struct qitem *it)
+{
+    int rc = c->def->sync(c, it->key);
+    uintptr_t fails = (uintptr_t)corral_ctrl_map_get(&c->failures, it->key);
+    if (rc >= 0) {
+        if (fails)
+            corral_ctrl_map_del(&c->failures, it->key);
+        return;
+    }
+    fails++;
+    corral_ctrl_map_put(&c->failures, it->key, (void *)fails);
+    unsigned delay = BACKOFF_MIN_MS;
+    for (uintptr_t i = 1; i < fails && delay < BACKOFF_MAX_MS; i++)
+        delay *= 2;
+    delay = delay > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay;
+    if (rc != CORRAL_ECONFLICT)
+        corral_debug("controllers", "%s: sync %s: %s (retry in %u ms)", c->def->name, it->key,
+                     corral_strerror(rc), delay);
+    corral_ctrl_enqueue(c, it->key, delay);
+}
+
+static int wait_ms(const struct corral_ctrl *c, uint64_t now)
+{
+    uint64_t until = now + (uint64_t)MAX_WAIT_MS * 1000000ull;
+    if (c->nheap && c->heap[0]->due < until)
+        until = c->heap[0]->due;
+    if (c->def->resync_s && c->next_resync < until)
+        until = c->next_resync;
+    int ms = until > now ? (int)((until - now + 999999) / 1000000) : 0;
+    return ms;
+}
+
+static void *runner_main(void *arg)
+{
+    struct corral_ctrl *c = arg;
+    uint64_t resync_ns = (uint64_t)c->def->resync_s * 1000000000ull;
+    relist(c);
+    c->next_resync = corral_now_ns() + resync_ns;
+    while (!stopping(c)) {
+        drain(c, 0);
+        uint64_t now = corral_now_ns();
+        if (c->nheap && c->heap[0]->due <= now) {
+            struct qitem *it = dequeue(c);
+            run_sync(c, it);
+            free(it->key);
+            free(it);
+            continue;
+        }
+        if (resync_ns && now >= c->next_resync) {
+            c->def->resync(c);
+            c->next_resync = now + resync_ns;
+            continue;
+        }
+        int ms = wait_ms(c, now);
+        if (ms > 0)
+            drain(c, ms);
+    }
+    return NULL;
+}
+
+static void ctrl_free(struct corral_ctrl *c)
+{
+    if (c->state)
+        c->def->fini(c);
+    c->state = NULL;
+    queue_clear(c);
+}
+
+int corral_controllers_start(struct corral_apiserver *srv, struct corral_controllers **out)
+{
+    struct corral_controllers *all = calloc(1, sizeof(*all));
+    size_t n = 0;
+    while (controller_table[n])
+        n++;
+    if (!all || !(all->ctrls = calloc(n, sizeof(*all->ctrls)))) {
+        free(all);
+        return -ENOMEM;
+    }
+    int rc = corral_ctrl_recorder_start(srv, &all->recorder);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct corral_ctrl *c = &all->ctrls[i];
+        c->def = controller_table[i];
+        c->srv = srv;
+        c->all = all;
+        corral_ctrl_map_init(&c->queued);
+        corral_ctrl_map_init(&c->failures);
+        all->n++;
+        rc = c->def->init(c);
+        if (rc == 0 && pthread_create(&c->thread, NULL, runner_main, c) != 0)
+            rc = -EAGAIN;
+        c->started = rc == 0;
+        if (rc == 0)
+            pthread_setname_np(c->thread, c->def->name);
+    }
+    if (rc < 0) {
+        corral_error("controllers", "cannot start the controllers: %s", corral_strerror(rc));
+        corral_controllers_stop(all);
+        return rc;
+    }
+    *out = all;
+    return 0;
+}
+
+void corral_controllers_stop(struct corral_controllers *all)
+{
+    if (!all)
+        return;
+    atomic_store(&all->stop, true);
+    for (size_t i = 0; i < all->n; i++) {
+        if (all->ctrls[i].started)
+            pthread_join(all->ctrls[i].thread, NULL);
+        ctrl_free(&all->ctrls[i]);
+    }
+    corral_ctrl_recorder_stop(all->recorder);
+    free(all->ctrls);
+    free(all);
+}
