@@ -595,6 +595,15 @@ int corral_fw_add_bound_pod(struct corral_framework *fw, struct corral_pod *pod,
     if (rc < 0)
         return rc;
     pod->state = CORRAL_POD_BOUND;
+    return corral_fw_place_bound_pod(fw, pod, node_name);
+}
+
+int corral_fw_place_bound_pod(struct corral_framework *fw, struct corral_pod *pod,
+                              const char *node_name)
+{
+    int rc;
+    if (pod->node != CORRAL_NO_NODE)
+        return -EINVAL;
     int node = corral_snapshot_find(fw->snap, node_name);
     if (node < 0)
         return CORRAL_ENOTFOUND;

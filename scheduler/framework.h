@@ -175,6 +175,13 @@ int corral_fw_add_pod(struct corral_framework *fw, struct corral_pod *pod);
 int corral_fw_add_bound_pod(struct corral_framework *fw, struct corral_pod *pod,
                             const char *node_name);
 
+/*
+ * Places a known, bound but unplaced pod (its node was unknown when it arrived) on node_name.
+ * Returns 0, CORRAL_ENOTFOUND or -EINVAL as corral_fw_add_bound_pod().
+ */
+int corral_fw_place_bound_pod(struct corral_framework *fw, struct corral_pod *pod,
+                              const char *node_name);
+
 /* Pod known as ns/name, or NULL (borrowed). */
 struct corral_pod *corral_fw_find_pod(const struct corral_framework *fw, const char *ns,
                                       const char *name);
