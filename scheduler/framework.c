@@ -298,6 +298,8 @@ static void sig_entry_free(struct corral_sig_entry *e)
     free(e->mask);
     free(e->score);
     free(e->reject);
+    free(e->heap);
+    free(e->pos);
     free(e);
 }
 
@@ -838,15 +840,23 @@ static int entry_fit(struct corral_sig_entry *e, uint32_t n, uint64_t epoch)
         if (s)
             e->score = s;
         uint32_t *r = s ? realloc(e->reject, cap * 4) : NULL;
-        if (!r)
+        if (r)
+            e->reject = r;
+        uint32_t *hp = r ? realloc(e->heap, cap * 4) : NULL;
+        if (hp)
+            e->heap = hp;
+        uint32_t *ps = hp ? realloc(e->pos, cap * 4) : NULL;
+        if (!ps)
             return -ENOMEM;
-        e->reject = r;
+        e->pos = ps;
         memset(e->gen + e->cap, 0, (cap - e->cap) * 8);
         e->cap = cap;
+        e->heap_ok = false;
     }
     if (e->epoch != epoch) {
         memset(e->gen, 0, e->cap * 8);
         e->epoch = epoch;
+        e->heap_ok = false;
     }
     return 0;
 }
@@ -897,6 +907,176 @@ static struct corral_sig_entry *sig_entry(struct corral_framework *fw, struct co
     return e;
 }
 
+static uint32_t nodes_to_find(const struct corral_fw_profile *fp, uint32_t live)
+{
+    int pct = fp->conf->percentage_of_nodes_to_score;
+    if (live < 100 || pct >= 100)
+        return live;
+    if (pct == 0) {
+        pct = 50 - (int)(live / 125);
+        if (pct < 5)
+            pct = 5;
+    }
+    uint32_t n = (uint32_t)((uint64_t)live * (uint32_t)pct / 100);
+    return n < 100 ? 100 : n;
+}
+
+/* ---- the heap of feasible nodes per signature (tie-break by node order) ---- */
+
+static bool hbefore(const struct corral_sig_entry *e, uint32_t a, uint32_t b)
+{
+    return e->score[a] > e->score[b] || (e->score[a] == e->score[b] && a < b);
+}
+
+static void hset(struct corral_sig_entry *e, uint32_t i, uint32_t node)
+{
+    e->heap[i] = node;
+    e->pos[node] = i;
+}
+
+static void hup(struct corral_sig_entry *e, uint32_t i)
+{
+    uint32_t node = e->heap[i];
+    while (i > 0 && hbefore(e, node, e->heap[(i - 1) / 2])) {
+        hset(e, i, e->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    hset(e, i, node);
+}
+
+static void hdown(struct corral_sig_entry *e, uint32_t i)
+{
+    uint32_t node = e->heap[i];
+    for (;;) {
+        uint32_t l = 2 * i + 1, best = i, bn = node;
+        if (l < e->heap_n && hbefore(e, e->heap[l], bn))
+            best = l, bn = e->heap[l];
+        if (l + 1 < e->heap_n && hbefore(e, e->heap[l + 1], bn))
+            best = l + 1, bn = e->heap[l + 1];
+        if (best == i)
+            break;
+        hset(e, i, bn);
+        i = best;
+    }
+    hset(e, i, node);
+}
+
+/* Puts node where its row says: in the heap when feasible, out of it otherwise. */
+static void heap_update(struct corral_sig_entry *e, uint32_t node, bool feasible)
+{
+    uint32_t p = e->pos[node];
+    if (!feasible) {
+        if (p == UINT32_MAX)
+            return;
+        e->pos[node] = UINT32_MAX;
+        uint32_t last = e->heap[--e->heap_n];
+        if (p == e->heap_n)
+            return;
+        hset(e, p, last);
+        hup(e, p);
+        hdown(e, e->pos[last]);
+        return;
+    }
+    if (p == UINT32_MAX) {
+        hset(e, e->heap_n++, node);
+        hup(e, e->heap_n - 1);
+    } else {
+        hup(e, p);
+        hdown(e, e->pos[node]);
+    }
+}
+
+static void hist_add(struct corral_sig_entry *e, uint32_t code, int delta)
+{
+    if (code == 0)
+        return;
+    for (uint32_t i = 0; i < e->n_hist; i++)
+        if (e->hist[i].code == code) {
+            e->hist[i].count += (uint32_t)delta;
+            if (e->hist[i].count == 0)
+                e->hist[i] = e->hist[--e->n_hist];
+            return;
+        }
+    if (delta < 0)
+        return;
+    if (e->n_hist == sizeof(e->hist) / sizeof(e->hist[0])) {
+        e->hist_ok = false;
+        return;
+    }
+    e->hist[e->n_hist++] = (struct corral_sig_reason){code, 1};
+}
+
+static void refresh_node(uint32_t node, void *arg)
+{
+    struct corral_framework *fw = arg;
+    struct corral_sig_entry *e = fw->cy.entry;
+    const struct corral_snapshot *s = fw->snap;
+    int64_t sc;
+    if (node >= e->cap || (s->exists[node] && e->gen[node] == s->gen[node]))
+        return;
+    if (e->pos[node] != UINT32_MAX || e->gen[node]) /* the row counted before */
+        hist_add(e, e->reject[node], -1);
+    uint32_t rej = s->exists[node] ? evaluate(fw, node, &sc) : 0;
+    if (!s->exists[node])
+        e->gen[node] = 0;
+    hist_add(e, rej, 1);
+    fw->stats.cache_misses++;
+    heap_update(e, node, s->exists[node] && rej == 0);
+}
+
+static void heap_rebuild(struct corral_framework *fw)
+{
+    struct corral_sig_entry *e = fw->cy.entry;
+    const struct corral_snapshot *s = fw->snap;
+    int64_t sc;
+    e->heap_n = 0;
+    e->n_hist = 0;
+    e->hist_ok = true;
+    for (uint32_t i = 0; i < e->cap; i++)
+        e->pos[i] = UINT32_MAX;
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (!s->exists[i])
+            continue;
+        if (e->gen[i] != s->gen[i]) {
+            evaluate(fw, i, &sc);
+            fw->stats.cache_misses++;
+        } else {
+            fw->stats.cache_hits++;
+        }
+        if (e->reject[i] == 0)
+            hset(e, e->heap_n++, i);
+        else
+            hist_add(e, e->reject[i], 1);
+    }
+    for (uint32_t i = s->n; i < e->cap; i++)
+        e->gen[i] = 0;
+    for (uint32_t i = e->heap_n / 2; i-- > 0;)
+        hdown(e, i);
+    e->heap_ok = true;
+}
+
+/* The best node through the heap, re-evaluating only what changed. */
+static uint32_t heap_pick(struct corral_framework *fw)
+{
+    struct corral_sig_entry *e = fw->cy.entry;
+    uint64_t before = fw->stats.cache_misses;
+    if (!e->heap_ok || corral_snapshot_changes(fw->snap, e->seen, refresh_node, fw) < 0)
+        heap_rebuild(fw);
+    e->seen = fw->snap->gen_counter;
+    uint64_t looked = fw->stats.cache_misses - before;
+    fw->stats.nodes_scanned += looked;
+    if (fw->snap->live > looked) /* the others were answered by their cached rows */
+        fw->stats.cache_hits += fw->snap->live - looked;
+    return e->heap_n ? e->heap[0] : CORRAL_NO_NODE;
+}
+
+static bool heap_usable(struct corral_framework *fw)
+{
+    const struct corral_fw_profile *fp = fw->cy.prof;
+    return fw->cy.entry && fp->conf->tie_first && !fw->cy.dynamic_scores &&
+           !fw->cy.volatile_filters && nodes_to_find(fp, fw->snap->live) >= fw->snap->live;
+}
+
 /* ---- explanation ---- */
 
 struct reason_count {
@@ -922,7 +1102,7 @@ static uint32_t node_reject(struct corral_framework *fw, uint32_t node)
         rej = e->reject[node];
     else
         rej = evaluate(fw, node, &sc);
-    if (!rej && fw->cy.prof->any_volatile_filter)
+    if (!rej && fw->cy.volatile_filters)
         rej = corral_fw_run_filters(fw, node, false, true);
     return rej;
 }
@@ -961,15 +1141,21 @@ static void render_reasons(struct corral_framework *fw, struct reason_count *rc,
     qsort(rc, n, sizeof(*rc), cmp_reason);
 }
 
-static void explain(struct corral_framework *fw, char *msg, size_t len)
+static void explain(struct corral_framework *fw, char *msg, size_t len, bool from_heap)
 {
     enum { MAX_REASONS = 32 };
     struct reason_count rc[MAX_REASONS];
     uint32_t n = 0;
     struct corral_snapshot *s = fw->snap;
-    for (uint32_t i = 0; i < s->n; i++)
-        if (s->exists[i])
-            count_reason(rc, &n, MAX_REASONS, node_reject(fw, i));
+    struct corral_sig_entry *e = fw->cy.entry;
+    if (from_heap && e->hist_ok) { /* every row is fresh: the histogram says it all */
+        for (uint32_t i = 0; i < e->n_hist; i++)
+            rc[n++] = (struct reason_count){e->hist[i].code, e->hist[i].count, ""};
+    } else {
+        for (uint32_t i = 0; i < s->n; i++)
+            if (s->exists[i])
+                count_reason(rc, &n, MAX_REASONS, node_reject(fw, i));
+    }
     render_reasons(fw, rc, n);
     size_t off = (size_t)snprintf(msg, len, "0/%u nodes are available", s->live);
     for (uint32_t i = 0; i < n && off < len; i++) {
@@ -983,20 +1169,6 @@ static void explain(struct corral_framework *fw, char *msg, size_t len)
 }
 
 /* ---- one cycle ---- */
-
-static uint32_t nodes_to_find(const struct corral_fw_profile *fp, uint32_t live)
-{
-    int pct = fp->conf->percentage_of_nodes_to_score;
-    if (live < 100 || pct >= 100)
-        return live;
-    if (pct == 0) {
-        pct = 50 - (int)(live / 125);
-        if (pct < 5)
-            pct = 5;
-    }
-    uint32_t n = (uint32_t)((uint64_t)live * (uint32_t)pct / 100);
-    return n < 100 ? 100 : n;
-}
 
 /* Selection among equal best scores is uniform (reservoir sampling). */
 struct pick {
@@ -1017,44 +1189,63 @@ static void consider(struct corral_framework *fw, struct pick *pk, uint32_t node
     }
 }
 
-static uint32_t scan(struct corral_framework *fw, struct pick *pk, uint32_t *n_feasible)
+/* Scans nodes [from, to) in order; returns false once enough feasible nodes were found. */
+static bool scan_range(struct corral_framework *fw, struct pick *pk, uint32_t from, uint32_t to,
+                       uint32_t want, uint32_t *found, uint32_t *scanned)
 {
     struct corral_fw_profile *fp = fw->cy.prof;
     struct corral_snapshot *s = fw->snap;
     struct corral_sig_entry *e = fw->cy.entry;
     const uint64_t *gen = s->gen;
     const uint8_t *exists = s->exists;
-    uint32_t n = s->n, want = nodes_to_find(fp, s->live), found = 0, scanned = 0;
-    uint32_t start = want < s->live && n ? fp->next_start % n : 0;
-    bool dynamic = fp->any_dynamic_score, vol = fp->any_volatile_filter;
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t i = start + k < n ? start + k : start + k - n;
+    bool dynamic = fw->cy.dynamic_scores, vol = fw->cy.volatile_filters;
+    uint64_t hits = 0, misses = 0;
+    uint32_t n_found = *found, n_scanned = *scanned;
+    bool more = true;
+    for (uint32_t i = from; i < to; i++) {
         if (!exists[i])
             continue;
-        scanned++;
+        n_scanned++;
         uint32_t rej;
         int64_t sc;
         if (e && e->gen[i] == gen[i]) {
-            rej = e->reject[i];
+            hits++;
+            if ((rej = e->reject[i]) != 0)
+                continue;
             sc = e->score[i];
-            fw->stats.cache_hits++;
         } else {
+            misses++;
             rej = evaluate(fw, i, &sc);
-            fw->stats.cache_misses++;
         }
         if (rej || (vol && corral_fw_run_filters(fw, i, false, true)))
             continue;
         if (dynamic) {
-            fw->feasible[found] = i;
-            fw->fscore[found] = sc;
+            fw->feasible[n_found] = i;
+            fw->fscore[n_found] = sc;
         } else {
             consider(fw, pk, i, sc);
         }
-        if (++found >= want) {
+        if (++n_found >= want) {
             fp->next_start = i + 1;
+            more = false;
             break;
         }
     }
+    fw->stats.cache_hits += hits;
+    fw->stats.cache_misses += misses;
+    *found = n_found;
+    *scanned = n_scanned;
+    return more;
+}
+
+static uint32_t scan(struct corral_framework *fw, struct pick *pk, uint32_t *n_feasible)
+{
+    struct corral_fw_profile *fp = fw->cy.prof;
+    struct corral_snapshot *s = fw->snap;
+    uint32_t n = s->n, want = nodes_to_find(fp, s->live), found = 0, scanned = 0;
+    uint32_t start = want < s->live && n ? fp->next_start % n : 0;
+    if (scan_range(fw, pk, start, n, want, &found, &scanned))
+        scan_range(fw, pk, 0, start, want, &found, &scanned);
     fw->stats.nodes_scanned += scanned;
     *n_feasible = found;
     return found;
@@ -1092,6 +1283,21 @@ static void fail_pod(struct corral_framework *fw, struct corral_pod *pod, const 
         fw->cb.unschedulable(fw->cb.arg, pod, msg);
 }
 
+/* Which per-cycle (not cached) filters and scores this pod actually needs. */
+static void note_active(struct corral_framework *fw)
+{
+    struct corral_fw_profile *fp = fw->cy.prof;
+    fw->cy.volatile_filters = fw->cy.dynamic_scores = false;
+    for (uint32_t s = 0; s < fp->n_at[CORRAL_POINT_FILTER]; s++) {
+        uint32_t ii = fp->at[CORRAL_POINT_FILTER][s];
+        fw->cy.volatile_filters |= !fp->plugins[ii]->node_local && !fw->cy.skip_filter[ii];
+    }
+    for (uint32_t s = 0; s < fp->n_at[CORRAL_POINT_SCORE]; s++) {
+        uint32_t ii = fp->at[CORRAL_POINT_SCORE][s];
+        fw->cy.dynamic_scores |= !fp->score_cached[s] && !fw->cy.skip_score[ii];
+    }
+}
+
 /* Runs PreFilter and PreScore. Returns 0, or a rejection/error with msg filled. */
 static int pre_phase(struct corral_framework *fw, char *msg, size_t len)
 {
@@ -1122,6 +1328,7 @@ static int pre_phase(struct corral_framework *fw, char *msg, size_t len)
         else if (rc != CORRAL_OK)
             corral_warn(LOG, "plugin %s: preScore failed: %s", inst->name, corral_strerror(rc));
     }
+    note_active(fw);
     return 0;
 }
 
@@ -1238,11 +1445,18 @@ static enum corral_fw_result cycle(struct corral_framework *fw, struct corral_po
     fw->cy.entry = sig_entry(fw, fp, pod);
     struct pick pk = {INT64_MIN, CORRAL_NO_NODE, 0};
     uint32_t nf = 0;
-    scan(fw, &pk, &nf);
-    if (nf && fp->any_dynamic_score)
-        dynamic_scores(fw, &pk, nf);
+    bool heap = heap_usable(fw);
+    if (heap) {
+        pk.node = heap_pick(fw);
+    } else {
+        if (fw->cy.entry)
+            fw->cy.entry->heap_ok = false; /* rows change without the heap hearing of it */
+        scan(fw, &pk, &nf);
+        if (nf && fw->cy.dynamic_scores)
+            dynamic_scores(fw, &pk, nf);
+    }
     if (pk.node == CORRAL_NO_NODE) {
-        explain(fw, msg, len);
+        explain(fw, msg, len, heap);
         if (fp->n_at[CORRAL_POINT_POST_FILTER] && post_filter(fw) == 0) {
             fw->stats.preemptions++;
             return CORRAL_FW_PREEMPTED;

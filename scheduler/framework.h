@@ -72,6 +72,21 @@ struct corral_sig_entry {
     uint64_t *mask;   /* GPUs left after Filter */
     int64_t *score;   /* combined cached score */
     uint32_t *reject; /* 0 = feasible, else ((filter slot + 1) << 21) | code */
+    /*
+     * Feasible nodes as a heap ordered by (score, then lower index), valid as of snapshot
+     * generation `seen`: with tie-breaking by node order the best node is its top, and a new
+     * pod of this signature only re-evaluates the nodes the snapshot's change log names.
+     */
+    uint32_t *heap, *pos; /* pos[node] = index in heap, UINT32_MAX when absent */
+    uint32_t heap_n;
+    uint64_t seen;
+    bool heap_ok;
+    /* How many existing nodes have each rejection (kept with the heap, for explanations). */
+    struct corral_sig_reason {
+        uint32_t code, count;
+    } hist[32];
+    uint32_t n_hist;
+    bool hist_ok; /* false when a code did not fit: explain by scanning */
 };
 
 struct corral_fw_profile {
@@ -135,6 +150,7 @@ struct corral_framework {
         bool *skip_filter, *skip_score; /* per plugin instance */
         uint32_t skip_cap;
         bool in_filter, in_reserve, in_post_filter;
+        bool volatile_filters, dynamic_scores; /* some such plugin did not skip this pod */
         uint32_t reserve_node;
         bool assigned;
         uint64_t gpus;

@@ -52,8 +52,27 @@ void corral_snapshot_free(struct corral_snapshot *s)
     free(s->exists);
     free(s->nodes);
     free(s->free_slots);
+    free(s->changelog);
     corral_strmap_clear(&s->by_name);
     free(s);
+}
+
+/* Records that node changed: it gets the next generation. */
+static void bump(struct corral_snapshot *s, uint32_t node)
+{
+    s->gen[node] = ++s->gen_counter;
+    if (s->changelog_cap)
+        s->changelog[s->gen_counter % s->changelog_cap] = node;
+}
+
+int corral_snapshot_changes(const struct corral_snapshot *s, uint64_t since,
+                            void (*fn)(uint32_t node, void *arg), void *arg)
+{
+    if (since < s->changelog_base || s->gen_counter - since >= s->changelog_cap)
+        return -ERANGE;
+    for (uint64_t g = since + 1; g <= s->gen_counter; g++)
+        fn(s->changelog[g % s->changelog_cap], arg);
+    return 0;
 }
 
 static int grow_array(void **p, size_t elem, uint32_t old_cap, uint32_t cap)
@@ -88,8 +107,16 @@ static int ensure_cap(struct corral_snapshot *s, uint32_t want)
         rc = grow_array((void **)&s->nodes, sizeof(struct corral_snap_node), s->cap, cap);
     if (rc == 0)
         rc = grow_array((void **)&s->free_slots, sizeof(uint32_t), s->cap, cap);
-    if (rc == 0)
+    uint32_t *log = rc == 0 ? calloc((size_t)cap * 4, sizeof(uint32_t)) : NULL;
+    if (rc == 0 && !log)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        free(s->changelog); /* a bigger log starts afresh: older readers rescan */
+        s->changelog = log;
+        s->changelog_cap = cap * 4;
+        s->changelog_base = s->gen_counter;
         s->cap = cap;
+    }
     return rc;
 }
 
@@ -384,7 +411,7 @@ static void update_gpu_summary(struct corral_snapshot *s, uint32_t i)
     s->col[CORRAL_COL_FREE_WHOLE_GPUS][i] = whole;
     s->col[CORRAL_COL_MAX_GPU_FREE][i] = maxf;
     s->col[CORRAL_COL_REQ_GPU_MILLI][i] = used;
-    s->gen[i] = ++s->gen_counter;
+    bump(s, i);
 }
 
 static struct corral_snap_ext *find_ext(struct corral_snap_node *nd, const char *name)
@@ -393,6 +420,16 @@ static struct corral_snap_ext *find_ext(struct corral_snap_node *nd, const char 
         if (strcmp(nd->ext[e].name, name) == 0)
             return &nd->ext[e];
     return NULL;
+}
+
+/* Lowest priority over the node's pods (INT64_MAX when it has none). */
+static void recompute_min_priority(struct corral_snapshot *s, uint32_t i)
+{
+    const struct corral_snap_node *nd = &s->nodes[i];
+    int64_t low = INT64_MAX;
+    for (uint32_t p = 0; p < nd->n_pods; p++)
+        low = nd->pods[p]->priority < low ? nd->pods[p]->priority : low;
+    s->col[CORRAL_COL_MIN_PRIORITY][i] = low;
 }
 
 /* Adds (sign = 1) or removes (sign = -1) a pod's requests on node i, GPUs excepted. */
@@ -457,6 +494,8 @@ int corral_snapshot_place(struct corral_snapshot *s, struct corral_pod *pod, uin
     pod->node = node;
     pod->gpus = gpus;
     pod->gpu_milli = gpus ? milli : 0;
+    if (pod->priority < s->col[CORRAL_COL_MIN_PRIORITY][node])
+        s->col[CORRAL_COL_MIN_PRIORITY][node] = pod->priority;
     account(s, node, pod, 1);
     apply_gpus(nd, gpus, -pod->gpu_milli);
     update_gpu_summary(s, node);
@@ -476,6 +515,8 @@ int corral_snapshot_unplace(struct corral_snapshot *s, struct corral_pod *pod)
     nd->pods[pos]->node_pos = pos;
     account(s, node, pod, -1);
     apply_gpus(nd, pod->gpus, pod->gpu_milli);
+    if (pod->priority <= s->col[CORRAL_COL_MIN_PRIORITY][node])
+        recompute_min_priority(s, node);
     update_gpu_summary(s, node);
     pod->node = CORRAL_NO_NODE;
     pod->gpus = 0;
@@ -584,6 +625,7 @@ int corral_snapshot_upsert_node(struct corral_snapshot *s, json_t *obj, char *er
     s->total_gpu_milli += 1000ull * nd.n_gpus;
     set_columns(s, slot, &nr);
     recount(s, slot);
+    recompute_min_priority(s, slot);
     update_gpu_summary(s, slot);
     return (int)slot;
 }
@@ -614,7 +656,7 @@ int corral_snapshot_remove_node(struct corral_snapshot *s, const char *name,
     for (int c = 0; c < CORRAL_COL_COUNT; c++)
         s->col[c][slot] = 0;
     s->exists[slot] = 0;
-    s->gen[slot] = ++s->gen_counter;
+    bump(s, (uint32_t)slot);
     s->free_slots[s->n_free_slots++] = (uint32_t)slot;
     s->live--;
     return 0;

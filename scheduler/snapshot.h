@@ -62,6 +62,14 @@ struct corral_snapshot {
     struct corral_strmap by_name;
     uint32_t *free_slots;
     uint32_t n_free_slots;
+    /*
+     * Change log: changelog[g % changelog_cap] is the node whose generation became g, for the
+     * last changelog_cap generations after changelog_base. Caches replay it to find the nodes
+     * that changed since they last looked.
+     */
+    uint32_t *changelog;
+    uint32_t changelog_cap;
+    uint64_t changelog_base;
 };
 
 struct corral_snapshot *corral_snapshot_new(void);
@@ -95,6 +103,14 @@ int corral_snapshot_place(struct corral_snapshot *s, struct corral_pod *pod, uin
 
 /* Undoes corral_snapshot_place(). Returns 0 or -EINVAL when the pod is not placed. */
 int corral_snapshot_unplace(struct corral_snapshot *s, struct corral_pod *pod);
+
+/*
+ * Calls fn(node, arg) for every node whose generation moved past since (a generation number
+ * seen earlier), possibly more than once. Returns 0, or -ERANGE when the log no longer
+ * reaches back to since (the caller must look at every node).
+ */
+int corral_snapshot_changes(const struct corral_snapshot *s, uint64_t since,
+                            void (*fn)(uint32_t node, void *arg), void *arg);
 
 /* Free share of GPU position g on node (0..1000). */
 static inline int32_t corral_snapshot_gpu_free(const struct corral_snapshot *s, uint32_t node,

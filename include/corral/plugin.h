@@ -117,6 +117,7 @@ enum corral_column {
     CORRAL_COL_REQ_GPU_MILLI,
     CORRAL_COL_FREE_WHOLE_GPUS, /* GPUs with nothing allocated */
     CORRAL_COL_MAX_GPU_FREE,    /* largest free share on any one GPU, milli */
+    CORRAL_COL_MIN_PRIORITY,    /* lowest priority of the pods on the node, INT64_MAX if none */
     CORRAL_COL_COUNT,
 };
 

@@ -88,12 +88,18 @@ static struct pick choose(struct state *st, uint32_t node)
 {
     const struct corral_host *h = st->h;
     uint64_t allowed = h->cycle_gpu_mask(h, node), free = 0;
-    for (uint32_t g = 0; g < h->node_gpu_count(h, node); g++)
-        if ((allowed >> g & 1) && h->node_gpu(h, node, g)->free_milli == 1000)
+    bool islands = false, numa = false;
+    for (uint32_t g = 0, n = h->node_gpu_count(h, node); g < n; g++) {
+        const struct corral_gpu *gpu = h->node_gpu(h, node, g);
+        if ((allowed >> g & 1) && gpu->free_milli == 1000)
             free |= 1ull << g;
+        islands |= gpu->island >= 0;
+        numa |= gpu->numa_node >= 0;
+    }
     struct pick p = {0, 0, 0};
-    best_group(st, node, free, true, &p);
-    if (!p.gpus)
+    if (islands && gu_popcount(free) >= st->gpus)
+        best_group(st, node, free, true, &p);
+    if (!p.gpus && numa && gu_popcount(free) >= st->gpus)
         best_group(st, node, free, false, &p);
     return p;
 }

@@ -31,9 +31,6 @@ struct candidate {
 struct state {
     const struct corral_host *h;
     struct candidate cur, best;
-    int32_t *min_prio; /* lowest priority on each node, cached per node generation */
-    uint64_t *gen;
-    uint32_t cap;
 };
 
 static int init(const struct corral_host *h, const struct corral_value *args, void **out,
@@ -52,40 +49,7 @@ static int init(const struct corral_host *h, const struct corral_value *args, vo
 
 static void fini(void *s)
 {
-    struct state *st = s;
-    free(st->min_prio);
-    free(st->gen);
-    free(st);
-}
-
-/* Lowest priority of the pods on node (INT32_MAX when none). */
-static int32_t lowest(struct state *st, uint32_t node)
-{
-    const struct corral_host *h = st->h;
-    uint32_t n = h->node_count(h);
-    if (n > st->cap) {
-        uint32_t cap = n * 2;
-        int32_t *m = realloc(st->min_prio, cap * sizeof(int32_t));
-        if (m)
-            st->min_prio = m;
-        uint64_t *g = m ? realloc(st->gen, cap * sizeof(uint64_t)) : NULL;
-        if (!g)
-            return INT32_MIN; /* cannot cache: look at the node */
-        memset(g + st->cap, 0, (cap - st->cap) * sizeof(uint64_t));
-        st->gen = g;
-        st->cap = cap;
-    }
-    uint64_t gen = h->node_generation(h, node);
-    if (st->gen[node] != gen) {
-        int32_t low = INT32_MAX;
-        for (uint32_t i = 0; i < h->node_pod_count(h, node); i++) {
-            int32_t p = h->pod_priority(h, h->node_pod(h, node, i));
-            low = p < low ? p : low;
-        }
-        st->min_prio[node] = low;
-        st->gen[node] = gen;
-    }
-    return st->min_prio[node];
+    free(s);
 }
 
 static int queue_less(void *s, const struct corral_pod *a, const struct corral_pod *b)
@@ -170,8 +134,9 @@ static int post_filter(void *s, const struct corral_pod *pod, uint32_t *nominate
         return CORRAL_REJECT(R_NEVER);
     bool found = false;
     int32_t prio = h->pod_priority(h, pod);
-    for (uint32_t node = 0; node < h->node_count(h); node++) {
-        if (!h->node_exists(h, node) || lowest(st, node) >= prio || !victims_on(st, pod, node))
+    const int64_t *lowest = h->node_column(h, CORRAL_COL_MIN_PRIORITY);
+    for (uint32_t node = 0, n = h->node_count(h); node < n; node++) {
+        if (lowest[node] >= prio || !h->node_exists(h, node) || !victims_on(st, pod, node))
             continue;
         if (!found || better(&st->cur, &st->best)) {
             st->best = st->cur;
