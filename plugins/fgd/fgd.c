@@ -100,7 +100,7 @@ static int pre_score(void *s, const struct corral_pod *pod)
 }
 
 /* The node's current fragmentation, cached per node generation. */
-static double current_frag(struct state *st, uint32_t node, const struct frag_node *nv)
+static double current_frag(struct state *st, uint32_t node, struct frag_node *nv)
 {
     uint32_t n = st->h->node_count(st->h);
     if (n > st->cap) {

@@ -196,14 +196,14 @@ static double stranded(const struct state *st, const struct frag_node *nv)
 }
 
 /* Fragmentation plus weighted stranded share. */
-static double cost(const struct state *st, const struct frag_node *nv)
+static double cost(const struct state *st, struct frag_node *nv)
 {
     double c = frag_amount(&st->model, nv);
     return st->balance > 0 ? c + st->balance * stranded(st, nv) : c;
 }
 
 /* Current fragmentation of node, cached per (node generation, model epoch). */
-static double current_frag(struct state *st, uint32_t node, const struct frag_node *nv)
+static double current_frag(struct state *st, uint32_t node, struct frag_node *nv)
 {
     if (!grow(st, st->h->node_count(st->h)))
         return cost(st, nv);

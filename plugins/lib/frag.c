@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void frag_node_read(const struct corral_host *h, uint32_t node, struct frag_node *out)
 {
@@ -16,6 +17,7 @@ void frag_node_read(const struct corral_host *h, uint32_t node, struct frag_node
         out->gpu[g] = h->node_gpu(h, node, g);
         out->free[g] = out->gpu[g]->free_milli;
     }
+    out->bits_for = NULL;
     out->cpu_free = h->node_allocatable(h, node, CORRAL_RES_CPU) -
                     h->node_requested(h, node, CORRAL_RES_CPU);
     out->mem_free = h->node_allocatable(h, node, CORRAL_RES_MEMORY) -
@@ -27,35 +29,69 @@ static bool host_fits(const struct frag_task *t, const struct frag_node *nv)
     return nv->cpu_free >= t->cpu && (!t->mem || nv->mem_free >= t->mem);
 }
 
-static bool usable(const struct frag_model *m, const struct frag_task *t,
-                   const struct corral_gpu *g)
+static int name_id(const struct frag_model *m, const char *name)
 {
-    if (t->models < 0)
-        return true;
-    const struct gu_list *l = &m->models[t->models];
-    return gu_list_has(l, g->model) || gu_list_has(l, g->product);
+    for (int i = 0; name && i < m->n_names; i++)
+        if (strcasecmp(m->names[i], name) == 0)
+            return i;
+    return FRAG_MAX_NAMES;
 }
 
-/* General path: per-GPU model restrictions. */
-static double frag_general(const struct frag_model *m, const struct frag_node *nv, int64_t idle)
+/* Bits of the names a GPU answers to (its model and its product). */
+static uint64_t gpu_bits(const struct frag_model *m, const struct corral_gpu *g)
 {
+    return (1ull << name_id(m, g->model)) | (1ull << name_id(m, g->product));
+}
+
+/* Sorts v[0..n) in decreasing order (n is at most a node's GPU count). */
+static void sort_desc(int32_t *v, int n)
+{
+    for (int i = 1; i < n; i++) {
+        int32_t x = v[i];
+        int j = i;
+        for (; j > 0 && v[j - 1] < x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+/*
+ * General path: per-GPU model restrictions. Tasks are grouped by the set of models they may
+ * use (normalise() sorts them so); within a group the usable GPUs are fixed, so the same merge
+ * pass as the fast path serves the group: fragment = idle - (usable shares the task fits on).
+ */
+static double frag_general(const struct frag_model *m, struct frag_node *nv, int64_t idle)
+{
+    if (nv->bits_for != m) {
+        for (int g = 0; g < nv->n_gpus; g++)
+            nv->bits[g] = gpu_bits(m, nv->gpu[g]);
+        nv->bits_for = m;
+    }
+    const uint64_t *bits = nv->bits;
     double sum = 0;
+    int32_t f[CORRAL_MAX_GPUS_PER_NODE];
+    int n = 0, k = 0;
+    int64_t fit_sum = 0;
+    uint64_t group = 0;
     for (int i = 0; i < m->n; i++) {
         const struct frag_task *t = &m->task[i];
         bool host_ok = host_fits(t, nv);
-        if (t->gpus == 0 || !host_ok) {
+        if (t->gpus == 0) {
             sum += host_ok && m->cpu_aware ? 0 : t->weight * (double)idle;
             continue;
         }
-        int fit = 0;
-        int64_t frag = 0;
-        for (int g = 0; g < nv->n_gpus; g++) {
-            if (usable(m, t, nv->gpu[g]) && nv->free[g] >= t->milli)
-                fit++;
-            else
-                frag += nv->free[g];
+        if (i == 0 || t->allow != group) { /* a new group: its usable GPUs, sorted */
+            group = t->allow;
+            n = k = 0;
+            fit_sum = 0;
+            for (int g = 0; g < nv->n_gpus; g++)
+                if (group & bits[g])
+                    f[n++] = nv->free[g];
+            sort_desc(f, n);
         }
-        sum += t->weight * (double)(fit >= t->gpus ? frag : idle);
+        for (; k < n && f[k] >= t->milli; k++)
+            fit_sum += f[k];
+        sum += t->weight * (double)(host_ok && k >= t->gpus ? idle - fit_sum : idle);
     }
     return sum;
 }
@@ -93,7 +129,7 @@ static double frag_sorted(const struct frag_model *m, const struct frag_node *nv
     return sum;
 }
 
-double frag_amount(const struct frag_model *m, const struct frag_node *nv)
+double frag_amount(const struct frag_model *m, struct frag_node *nv)
 {
     int64_t idle = 0;
     for (int g = 0; g < nv->n_gpus; g++)
@@ -103,12 +139,17 @@ double frag_amount(const struct frag_model *m, const struct frag_node *nv)
     return m->any_models ? frag_general(m, nv, idle) : frag_sorted(m, nv, idle);
 }
 
-/* GPU tasks by decreasing share, CPU-only tasks last (frag_sorted relies on it). */
+/*
+ * GPU tasks grouped by the models they may use, each group by decreasing share, CPU-only tasks
+ * last (frag_sorted and frag_general rely on it).
+ */
 static int cmp_milli_desc(const void *x, const void *y)
 {
     const struct frag_task *a = x, *b = y;
     if (a->gpus == 0 || b->gpus == 0)
         return (a->gpus == 0) - (b->gpus == 0);
+    if (a->allow != b->allow)
+        return a->allow < b->allow ? -1 : 1;
     return (a->milli < b->milli) - (a->milli > b->milli);
 }
 
@@ -125,10 +166,21 @@ static void normalise(struct frag_model *m)
     qsort(m->task, (size_t)m->n, sizeof(m->task[0]), cmp_milli_desc);
 }
 
-static int add_models(struct frag_model *m, const struct gu_list *l)
+/* Records task t's model list (l) and the name bits it may use. */
+static int add_models(struct frag_model *m, struct frag_task *t, const struct gu_list *l)
 {
+    t->allow = ~0ull;
     if (l->n == 0)
         return -1;
+    t->allow = 0;
+    for (int i = 0; i < l->n; i++) {
+        int id = name_id(m, l->item[i]);
+        if (id == FRAG_MAX_NAMES && m->n_names < FRAG_MAX_NAMES) {
+            snprintf(m->names[m->n_names], GU_ITEM_LEN, "%s", l->item[i]);
+            id = m->n_names++;
+        }
+        t->allow |= id < FRAG_MAX_NAMES ? 1ull << id : 0;
+    }
     m->models[m->n_models] = *l;
     return m->n_models++;
 }
@@ -156,7 +208,7 @@ static int parse_task(const struct corral_host *h, const struct corral_value *v,
         return -EINVAL;
     }
     t->count = (uint32_t)(t->weight + 0.5);
-    t->models = add_models(m, &models);
+    t->models = add_models(m, t, &models);
     m->n++;
     return 0;
 }
@@ -164,7 +216,7 @@ static int parse_task(const struct corral_host *h, const struct corral_value *v,
 int frag_model_parse(const struct corral_host *h, const struct corral_value *list,
                      struct frag_model *m, char *err, size_t errlen)
 {
-    m->n = m->n_models = 0;
+    m->n = m->n_models = m->n_names = 0;
     if (h->value_type(list) != CORRAL_VALUE_ARRAY || h->value_size(list) == 0) {
         snprintf(err, errlen, "typicalTasks: must be a non-empty list or \"learn\"");
         return -EINVAL;
@@ -244,7 +296,7 @@ static void build(struct frag_learner *l, struct frag_model *m, int *order)
     for (int i = 0; i < l->n_seen; i++)
         order[i] = i;
     qsort_r(order, (size_t)l->n_seen, sizeof(int), cmp_seen, l);
-    m->n = m->n_models = 0;
+    m->n = m->n_models = m->n_names = 0;
     uint64_t covered = 0;
     for (int i = 0; i < l->n_seen && m->n < FRAG_MAX_TASKS; i++) {
         if ((double)covered >= l->coverage * (double)l->total)
@@ -253,7 +305,7 @@ static void build(struct frag_learner *l, struct frag_model *m, int *order)
         m->task[m->n] = *s;
         m->task[m->n].weight = (double)s->count;
         m->task[m->n].mem = 0;
-        m->task[m->n].models = add_models(m, &l->seen_models[order[i]]);
+        m->task[m->n].models = add_models(m, &m->task[m->n], &l->seen_models[order[i]]);
         covered += s->count;
         m->n++;
     }

@@ -33,12 +33,17 @@ struct frag_task {
     double weight; /* probability; weights sum to 1 */
     uint32_t count;
     int32_t models; /* index into frag_model.models, -1 = any model */
+    uint64_t allow; /* bits of frag_model.names the task may use; all ones = any model */
 };
+
+#define FRAG_MAX_NAMES 63 /* bit 63 stands for "a model no task names" */
 
 struct frag_model {
     struct frag_task task[FRAG_MAX_TASKS]; /* GPU tasks by decreasing share, CPU-only last */
     struct gu_list models[FRAG_MAX_TASKS];
     int n, n_models;
+    char names[FRAG_MAX_NAMES][GU_ITEM_LEN]; /* model names the tasks restrict to */
+    int n_names;
     bool any_models; /* some task restricts models */
     /*
      * false (FGD as published): a CPU-only task counts every idle GPU as fragment, fitting or
@@ -53,13 +58,16 @@ struct frag_node {
     int32_t free[CORRAL_MAX_GPUS_PER_NODE];
     const struct corral_gpu *gpu[CORRAL_MAX_GPUS_PER_NODE];
     int64_t cpu_free, mem_free;
+    /* Model-name bits of each GPU under bits_for (computed on first use, then reused). */
+    uint64_t bits[CORRAL_MAX_GPUS_PER_NODE];
+    const struct frag_model *bits_for;
 };
 
 /* Reads node's state through the host. */
 void frag_node_read(const struct corral_host *h, uint32_t node, struct frag_node *out);
 
-/* Expected fragmented GPU milli of nv under model m. */
-double frag_amount(const struct frag_model *m, const struct frag_node *nv);
+/* Expected fragmented GPU milli of nv under model m (nv caches per-GPU model bits). */
+double frag_amount(const struct frag_model *m, struct frag_node *nv);
 
 /*
  * Parses a typicalTasks argument: a list of {cpu, memory?, gpus, gpuMilli, models?, weight? |
