@@ -887,7 +887,7 @@ static struct corral_sig_entry *sig_entry(struct corral_framework *fw, struct co
 {
     if (fw->no_cache || (!fp->any_local_filter && fp->n_at[CORRAL_POINT_SCORE] == 0))
         return NULL;
-    struct corral_sig_entry *e = corral_strmap_get(&fp->sigs, pod->sig);
+    struct corral_sig_entry *e = corral_strmap_get_hashed(&fp->sigs, pod->sig, pod->sig_hash);
     if (!e) {
         uint64_t row = 28ull * (fw->snap->n + 1);
         uint64_t max = SIG_CACHE_BYTES / row;
@@ -1014,14 +1014,20 @@ static void refresh_node(uint32_t node, void *arg)
     int64_t sc;
     if (node >= e->cap || (s->exists[node] && e->gen[node] == s->gen[node]))
         return;
-    if (e->pos[node] != UINT32_MAX || e->gen[node]) /* the row counted before */
-        hist_add(e, e->reject[node], -1);
+    bool counted = e->pos[node] != UINT32_MAX || e->gen[node]; /* the old row is in */
+    uint32_t old_rej = e->reject[node];
+    int64_t old_score = e->score[node];
+    if (counted)
+        hist_add(e, old_rej, -1);
     uint32_t rej = s->exists[node] ? evaluate(fw, node, &sc) : 0;
     if (!s->exists[node])
         e->gen[node] = 0;
     hist_add(e, rej, 1);
     fw->stats.cache_misses++;
-    heap_update(e, node, s->exists[node] && rej == 0);
+    bool in = e->pos[node] != UINT32_MAX, feasible = s->exists[node] && rej == 0;
+    if (in && feasible && e->score[node] == old_score && old_rej == 0)
+        return; /* same place in the heap */
+    heap_update(e, node, feasible);
 }
 
 static void heap_rebuild(struct corral_framework *fw)

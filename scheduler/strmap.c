@@ -43,6 +43,12 @@ static struct corral_strmap_slot *find(const struct corral_strmap *m, const char
     }
 }
 
+void *corral_strmap_get_hashed(const struct corral_strmap *m, const char *key, uint64_t hash)
+{
+    struct corral_strmap_slot *s = find(m, key, hash);
+    return s ? s->value : NULL;
+}
+
 void *corral_strmap_get(const struct corral_strmap *m, const char *key)
 {
     struct corral_strmap_slot *s = find(m, key, corral_pod_hash(key, strlen(key)));

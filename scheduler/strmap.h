@@ -26,6 +26,8 @@ void corral_strmap_init(struct corral_strmap *m);
 void corral_strmap_clear(struct corral_strmap *m);
 /* Value for key, or NULL. */
 void *corral_strmap_get(const struct corral_strmap *m, const char *key);
+/* The same when the caller already knows corral_pod_hash(key, strlen(key)). */
+void *corral_strmap_get_hashed(const struct corral_strmap *m, const char *key, uint64_t hash);
 /* Inserts or replaces. Returns 0 or -ENOMEM. */
 int corral_strmap_put(struct corral_strmap *m, const char *key, void *value);
 /* Removes key; returns its value or NULL. */
