@@ -13,6 +13,7 @@
 #include "error.h"
 #include "hooks.h"
 #include "log.h"
+#include "nslifecycle.h"
 #include "objects.h"
 #include "server.h"
 
@@ -175,6 +176,8 @@ static int run(struct corral_apiserver *srv, const struct corral_auth_config *ac
     rc = corral_hooks_load(srv);
     if (rc == 0)
         rc = corral_objects_bootstrap(srv);
+    if (rc == 0)
+        rc = corral_nslifecycle_start(srv);
     if (rc == 0 && srv->cfg.controllers)
         rc = corral_controllers_start(srv, &srv->controllers);
     if (rc == 0)
@@ -221,6 +224,7 @@ int corral_apiserver_main(int argc, char **argv)
         rc = run(&srv, &acfg);
         corral_controllers_stop(srv.controllers);
         srv.controllers = NULL;
+        corral_nslifecycle_stop();
         corral_server_stop(&srv);
         corral_auth_free(srv.auth);
         corral_hooks_unload();

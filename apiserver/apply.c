@@ -197,6 +197,30 @@ static void set_remove(json_t *set, json_t *const *path, size_t depth)
     }
 }
 
+/* Writes a list element's key as Kubernetes prints it: [name="web"], [containerPort=80]. */
+static size_t key_text(const char *json_key, char *buf, size_t len)
+{
+    json_t *id = json_loads(json_key, 0, NULL);
+    size_t n = (size_t)snprintf(buf, len, "[");
+    const char *k;
+    json_t *v;
+    bool first = true;
+    json_object_foreach(id, k, v)
+    {
+        char *val = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (n < len)
+            n += (size_t)snprintf(buf + n, len - n, "%s%s=%s", first ? "" : ",", k,
+                                  val ? val : "?");
+        free(val);
+        first = false;
+    }
+    json_decref(id);
+    if (n < len)
+        n += (size_t)snprintf(buf + n, len - n, "]");
+    return n;
+}
+
+/* The field a token path names, as in ".spec.containers[name=\"web\"].image". */
 static void path_text(json_t *const *path, size_t depth, char *buf, size_t len)
 {
     size_t n = 0;
@@ -206,7 +230,7 @@ static void path_text(json_t *const *path, size_t depth, char *buf, size_t len)
         if (strncmp(tok, "f:", 2) == 0)
             n += (size_t)snprintf(buf + n, len - n, ".%s", tok + 2);
         else if (strncmp(tok, "k:", 2) == 0)
-            n += (size_t)snprintf(buf + n, len - n, "[%s]", tok + 2);
+            n += key_text(tok + 2, buf + n, len - n);
     }
 }
 
@@ -368,8 +392,13 @@ struct conflict_ctx {
     json_t *mf;
     const char *manager;
     json_t *causes;
+    json_t *contested; /* field set of the leaves named in causes */
 };
 
+/*
+ * A leaf conflicts when the applier would change a value that another manager owns. Applying
+ * the value already there is no conflict: the field becomes shared, as in Kubernetes.
+ */
 static void conflict_leaf(json_t *const *path, size_t depth, void *vctx)
 {
     struct conflict_ctx *c = vctx;
@@ -396,6 +425,7 @@ static void conflict_leaf(json_t *const *path, size_t depth, void *vctx)
         json_array_append_new(c->causes, json_pack("{s:s, s:s, s:s}", "reason",
                                                    "FieldManagerConflict", "message", msg,
                                                    "field", field));
+        set_add(c->contested, path, depth);
     }
 }
 
@@ -422,23 +452,46 @@ static void remove_value(json_t *obj, json_t *const *path, size_t depth)
     }
 }
 
-static void prune_leaf(json_t *const *path, size_t depth, void *vctx)
+static bool owned_by_others(const struct prune_ctx *c, json_t *const *path, size_t depth)
 {
-    struct prune_ctx *c = vctx;
-    if (set_has(c->new_set, path, depth))
-        return;
     size_t i;
     json_t *e;
     json_array_foreach(c->mf, i, e)
     {
         if (e != c->mine && set_has(json_object_get(e, "fieldsV1"), path, depth))
-            return; /* someone else still owns it */
+            return true;
     }
-    /* drop the whole element when its key is all that remains */
-    size_t d = depth;
-    if (d >= 2 && strcmp(json_string_value(path[d - 1]), ".") == 0)
-        d--;
-    remove_value(c->obj, path, d);
+    return false;
+}
+
+/*
+ * Removes what the applier owned at path (its node mine_node) and no longer applies. A leaf,
+ * or a list element the applier owned as a whole ("."), goes entirely unless the new
+ * configuration or another manager still holds something under it; otherwise the walk goes
+ * down, and a map left empty by the removals below it goes too.
+ */
+static void prune_node(struct prune_ctx *c, const json_t *mine_node, json_t **path, size_t depth)
+{
+    bool whole = json_object_size(mine_node) == 0 || json_object_get(mine_node, ".");
+    if (depth > 0 && !set_has(c->new_set, path, depth) && !owned_by_others(c, path, depth) &&
+        whole) {
+        remove_value(c->obj, path, depth);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)mine_node, k, v)
+    {
+        if (strcmp(k, ".") == 0 || depth >= 31)
+            continue;
+        path[depth] = json_string(k);
+        prune_node(c, v, path, depth + 1);
+        json_decref(path[depth]);
+    }
+    const json_t *value = depth > 0 ? value_at(c->obj, path, depth) : NULL;
+    if (json_is_object(value) && json_object_size(value) == 0 && json_object_size(mine_node) > 0 &&
+        !set_has(c->new_set, path, depth) && !owned_by_others(c, path, depth))
+        remove_value(c->obj, path, depth);
 }
 
 static json_t *conflict_status(struct corral_request *req, json_t *causes)
@@ -508,10 +561,11 @@ int corral_apply_patch(struct corral_request *req, const json_t *old, const json
     json_t *base = old ? json_deep_copy(old) : json_object();
     json_t *mf = managed_fields(base);
     json_t *path[32];
-    if (old && !forced) {
-        struct conflict_ctx cc = {old, cfg, mf, manager, json_array()};
+    json_t *contested = json_object();
+    if (old) {
+        struct conflict_ctx cc = {old, cfg, mf, manager, json_array(), contested};
         walk_leaves(new_set, path, 0, conflict_leaf, &cc);
-        if (json_array_size(cc.causes) > 0) {
+        if (json_array_size(cc.causes) > 0 && !forced) {
             *status = conflict_status(req, cc.causes);
             json_decref(cc.causes);
             rc = CORRAL_ECONFLICT;
@@ -531,15 +585,17 @@ int corral_apply_patch(struct corral_request *req, const json_t *old, const json
     json_t *mine = entry_for(mmf, manager, "Apply");
     if (mine) {
         struct prune_ctx pc = {merged, new_set, mmf, mine};
-        walk_leaves(json_object_get(mine, "fieldsV1"), path, 0, prune_leaf, &pc);
+        prune_node(&pc, json_object_get(mine, "fieldsV1"), path, 0);
     }
-    struct strip_ctx sc = {mmf, NULL};
-    if (forced)
-        walk_leaves(new_set, path, 0, strip_leaf, &sc);
+    /* force: the applier takes the contested fields away from their other managers */
+    struct strip_ctx sc = {mmf, mine};
+    if (json_object_size(contested) > 0)
+        walk_leaves(contested, path, 0, strip_leaf, &sc);
     set_entry(merged, manager, "Apply", json_incref(new_set), req->sub);
     drop_empty_entries(managed_fields(merged));
     *out = merged;
 out:
+    json_decref(contested);
     json_decref(new_set);
     json_decref(base);
     json_decref(cfg);

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "log.h"
 #include "meta.h"
+#include "nslifecycle.h"
 #include "objects.h"
 #include "status.h"
 
@@ -254,30 +255,6 @@ static void job_create(json_t *job)
 
 /* ---- namespaces ---- */
 
-struct ns_sweep {
-    struct corral_apiserver *srv;
-    const char *ns;
-};
-
-static void sweep_kind(const struct corral_resource *res, void *ctx)
-{
-    struct ns_sweep *sw = ctx;
-    if (!res->namespaced || !res->stored)
-        return;
-    char prefix[1024];
-    corral_resource_key(res, sw->ns, NULL, prefix, sizeof(prefix));
-    struct corral_store_list_opts opts = {.prefix = prefix};
-    struct corral_store_list l = {0};
-    if (corral_store_list(sw->srv->store, &opts, &l) < 0)
-        return;
-    for (size_t i = 0; i < l.n; i++) {
-        json_t *obj = corral_blob_json(l.items[i]);
-        corral_objects_delete(sw->srv, res, sw->ns, corral_meta_name(obj));
-        json_decref(obj);
-    }
-    corral_store_list_clear(&l);
-}
-
 static int namespace_delete(struct corral_apiserver *srv, const struct corral_resource *res,
                             const json_t *ns, json_t **status)
 {
@@ -295,9 +272,7 @@ static int namespace_delete(struct corral_apiserver *srv, const struct corral_re
         *status = st;
         return CORRAL_EFORBIDDEN;
     }
-    struct ns_sweep sw = {srv, name};
-    corral_resources_foreach(sweep_kind, &sw);
-    return 0;
+    return 0; /* the content goes later, see nslifecycle.h */
 }
 
 /* ---- CustomResourceDefinitions ---- */
@@ -414,6 +389,9 @@ void corral_hooks_after_write(struct corral_apiserver *srv, const struct corral_
 {
     if (!obj)
         return;
+    if (is_kind(res, "", "namespaces") && !deleted &&
+        json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
+        corral_nslifecycle_terminate(corral_meta_name(obj));
     if (is_kind(res, "", "services") && deleted) {
         pthread_mutex_lock(&alloc_lock);
         release_service(obj);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hooks: what particular kinds do beyond storing objects — Service cluster IPs and node
- * ports, Job selectors, namespace teardown, CustomResourceDefinition registration, pod binding
- * and the pod log proxy to the node agent. objects.c calls these at fixed points of every
- * write; they return 0 or an error code with *status explaining it.
+ * ports, Job selectors, namespace deletion (handed to nslifecycle), CustomResourceDefinition
+ * registration, pod binding and the pod log proxy to the node agent. objects.c calls these at
+ * fixed points of every write; they return 0 or an error code with *status explaining it.
  */
 #ifndef CORRAL_HOOKS_H
 #define CORRAL_HOOKS_H

@@ -8,6 +8,7 @@
  * controllers log it.
  */
 #include "objects.h"
+#include "apply.h"
 #include "auth.h"
 #include "error.h"
 #include "hooks.h"
@@ -76,15 +77,18 @@ static json_t *status_of(int err, const struct corral_resource *res, const char 
 
 static json_t *not_found(const struct corral_resource *res, const char *name)
 {
-    return status_of(CORRAL_ENOTFOUND, res, name, "%s \"%s\" not found", res->plural, name);
+    char qn[300];
+    return status_of(CORRAL_ENOTFOUND, res, name, "%s \"%s\" not found",
+                     corral_resource_qualified(res, qn, sizeof(qn)), name);
 }
 
 static json_t *conflict(const struct corral_resource *res, const char *name)
 {
+    char qn[300];
     return status_of(CORRAL_ECONFLICT, res, name,
                      "Operation cannot be fulfilled on %s \"%s\": the object has been modified; "
                      "please apply your changes to the latest version and try again",
-                     res->plural, name);
+                     corral_resource_qualified(res, qn, sizeof(qn)), name);
 }
 
 /* ---- target parsing ---- */
@@ -333,6 +337,7 @@ struct write_opts {
     int64_t expect_rev; /* update: 0 = take it from the body or the stored object */
     /* create: a last step before the object is stored (signing a CSR) */
     int (*before_store)(struct corral_request *req, json_t *obj, json_t **status);
+    /* the HTTP request doing the write: its manager's fields are recorded in managedFields */
     struct corral_request *req;
 };
 
@@ -354,6 +359,8 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
     }
     generate_name(meta);
     stamp_new(res, obj);
+    if (wo->req)
+        corral_apply_record_update(wo->req, NULL, obj);
     if (res->defaults)
         res->defaults(obj);
     rc = validate_object(res, obj, NULL, status);
@@ -372,7 +379,7 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
         json_decref(obj);
         return out->value ? 0 : -ENOMEM;
     }
-    char key[KEY_MAX], name[256];
+    char key[KEY_MAX], name[256], qn[300];
     snprintf(name, sizeof(name), "%s", corral_meta_name(obj));
     object_key(res, corral_meta_namespace(obj), name, key);
     json_t *copy = res->crd || strcmp(res->plural, "customresourcedefinitions") == 0
@@ -380,7 +387,8 @@ static int create_object(struct corral_apiserver *srv, const struct corral_resou
                        : NULL;
     rc = corral_store_create(srv->store, key, obj, out);
     if (rc == CORRAL_EEXISTS)
-        *status = status_of(rc, res, name, "%s \"%s\" already exists", res->plural, name);
+        *status = status_of(rc, res, name, "%s \"%s\" already exists",
+                            corral_resource_qualified(res, qn, sizeof(qn)), name);
     else if (rc < 0)
         *status = status_of(rc, res, name, "storage error: %s", corral_strerror(rc));
     else
@@ -453,16 +461,46 @@ static void bump_generation(const struct corral_resource *res, json_t *obj, cons
     json_object_set_new(meta, "generation", json_integer(changed || gen == 0 ? gen + 1 : gen));
 }
 
-/* True when obj and old differ in anything but resourceVersion. */
+/* Drops what a write always changes: resourceVersion and the managedFields timestamps. */
+static void strip_volatile(json_t *obj)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    json_object_del(meta, "resourceVersion");
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(meta, "managedFields"), i, e) json_object_del(e, "time");
+}
+
+/*
+ * True when obj and old differ in anything but resourceVersion and managedFields times (a
+ * write that only moves a timestamp is a no-op, as in Kubernetes).
+ */
 static bool differs(const json_t *obj, const json_t *old)
 {
     json_t *a = json_deep_copy(obj), *b = json_deep_copy(old);
-    json_object_del(json_object_get(a, "metadata"), "resourceVersion");
-    json_object_del(json_object_get(b, "metadata"), "resourceVersion");
+    strip_volatile(a);
+    strip_volatile(b);
     bool d = !json_equal(a, b);
     json_decref(a);
     json_decref(b);
     return d;
+}
+
+static bool is_namespace(const struct corral_resource *res)
+{
+    return !res->group[0] && strcmp(res->plural, "namespaces") == 0;
+}
+
+/*
+ * True while finalizers hold obj: metadata.finalizers, and for a namespace also
+ * spec.finalizers (its content is being deleted, see nslifecycle.h).
+ */
+static bool held_by_finalizers(const struct corral_resource *res, const json_t *obj)
+{
+    if (json_array_size(json_object_get(json_object_get(obj, "metadata"), "finalizers")) > 0)
+        return true;
+    return is_namespace(res) &&
+           json_array_size(json_object_get(json_object_get(obj, "spec"), "finalizers")) > 0;
 }
 
 static int finish_if_finalized(struct corral_apiserver *srv, const struct corral_resource *res,
@@ -495,6 +533,8 @@ static int update_object(struct corral_apiserver *srv, const struct corral_resou
         goto out;
     }
     keep_system_fields(res, obj, old, wo->status_only);
+    if (wo->req)
+        corral_apply_record_update(wo->req, old, obj);
     if (res->defaults && !wo->status_only)
         res->defaults(obj);
     bump_generation(res, obj, old);
@@ -514,7 +554,7 @@ static int update_object(struct corral_apiserver *srv, const struct corral_resou
         goto out;
     }
     if (json_object_get(corral_meta_get(obj, false), "deletionTimestamp") &&
-        json_array_size(json_object_get(corral_meta_get(obj, false), "finalizers")) == 0 &&
+        !held_by_finalizers(res, obj) &&
         json_integer_value(json_object_get(corral_meta_get(obj, false),
                                            "deletionGracePeriodSeconds")) == 0) {
         /* the last finalizer is gone and no graceful termination is pending: delete now (a
@@ -611,10 +651,12 @@ static int mark_deleting(const struct corral_resource *res, json_t *obj,
         add_finalizer(meta, "foregroundDeletion");
     else if (dopts->propagation && strcmp(dopts->propagation, "Orphan") == 0)
         add_finalizer(meta, "orphan");
-    bool held = json_array_size(json_object_get(meta, "finalizers")) > 0;
+    bool held = held_by_finalizers(res, obj);
     json_t *existing = json_object_get(meta, "deletionTimestamp");
     if (!held && grace == 0)
         return 0;
+    if (is_namespace(res))
+        json_object_set_new(json_object_get(obj, "status"), "phase", json_string("Terminating"));
     if (existing) {
         json_int_t old = json_integer_value(json_object_get(meta, "deletionGracePeriodSeconds"));
         if (grace >= old)
@@ -799,7 +841,8 @@ static void handle_update(struct corral_request *req)
         corral_reply_status(req, tstatus);
         return;
     }
-    struct write_opts wo = {.dry_run = dry_run(req), .status_only = !strcmp(req->sub, "status")};
+    struct write_opts wo = {.dry_run = dry_run(req), .status_only = !strcmp(req->sub, "status"),
+                            .req = req};
     struct corral_store_obj out = {0};
     int rc = update_object(req->srv, req->res, obj, &wo, &out, &status);
     reply_write(req, rc, 200, &out, status);
@@ -1219,7 +1262,8 @@ static void handle_scale(struct corral_request *req)
     if (rc == 0) {
         json_object_set(json_object_get(obj, "spec"), "replicas",
                         json_object_get(json_object_get(scale, "spec"), "replicas"));
-        struct write_opts wo = {.dry_run = dry_run(req), .expect_rev = cur.mod_rev};
+        struct write_opts wo = {.dry_run = dry_run(req), .expect_rev = cur.mod_rev,
+                                .req = req};
         struct corral_store_obj out = {0};
         rc = update_object(req->srv, req->res, json_incref(obj), &wo, &out, &status);
         if (rc == 0) {

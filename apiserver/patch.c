@@ -308,10 +308,14 @@ static json_t *smp_list(const json_t *target, const json_t *patch, const char *f
         json_t *kv = json_object_get(e, key);
         if (directive && strcmp(directive, "replace") == 0) {
             json_decref(out);
+            /* the list becomes the patch's other elements; the marker itself goes */
             json_t *copy = json_deep_copy(patch);
-            size_t j;
-            json_t *x;
-            json_array_foreach(copy, j, x) json_object_del(x, "$patch");
+            for (size_t j = json_array_size(copy); j-- > 0;) {
+                json_t *x = json_array_get(copy, j);
+                json_object_del(x, "$patch");
+                if (json_is_object(x) && json_object_size(x) == 0)
+                    json_array_remove(copy, j);
+            }
             return copy;
         }
         long at = kv ? find_by_key(out, key, kv) : -1;
@@ -507,8 +511,9 @@ int corral_patch_apply(struct corral_request *req, const json_t *old, json_t **o
     if (!old) {
         json_decref(patch);
         *status = corral_status_from_error(CORRAL_ENOTFOUND, NULL);
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s \"%s\" not found", req->res->plural, req->name);
+        char msg[600], qn[300];
+        snprintf(msg, sizeof(msg), "%s \"%s\" not found",
+                 corral_resource_qualified(req->res, qn, sizeof(qn)), req->name);
         json_object_set_new(*status, "message", json_string(msg));
         corral_status_set_details(*status, req->res->group, req->res->plural, req->name);
         return CORRAL_ENOTFOUND;

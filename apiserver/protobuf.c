@@ -211,7 +211,7 @@ static int decode_configmap(struct pb *r, json_t *obj, bool secret)
             rc = map_entry(&f, object_at(obj, "data"), secret);
         else if (f.wire == 2 && f.num == 3 && !secret)
             rc = map_entry(&f, object_at(obj, "binaryData"), true);
-        else if (f.wire == 2 && f.num == 3 && secret)
+        else if (f.wire == 2 && f.num == 3 && secret && f.len > 0)
             json_object_set_new(obj, "type", str(&f));
         else if (f.wire == 2 && f.num == 4 && secret)
             rc = map_entry(&f, object_at(obj, "stringData"), false);

@@ -78,8 +78,8 @@ static const struct corral_resource builtin[] = {
      corral_validate_rbac, corral_field_generic, NULL, NULL, NULL, false},
     {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "CustomResourceDefinitionList",
      "customresourcedefinitions", "customresourcedefinition", {"crd", "crds"}, false, false,
-     true, true, CORRAL_SUB_STATUS, NULL, corral_validate_crd, corral_field_generic, NULL,
-     NULL, NULL, false},
+     true, true, CORRAL_SUB_STATUS, NULL, corral_validate_crd, corral_field_generic,
+     corral_columns_crd, corral_row_crd, NULL, false},
     {"authorization.k8s.io", "v1", "SelfSubjectAccessReview", "SelfSubjectAccessReviewList",
      "selfsubjectaccessreviews", "selfsubjectaccessreview", {NULL}, false, false, false, false,
      CORRAL_SUB_NONE, NULL, NULL, NULL, NULL, NULL, NULL, false},
@@ -180,6 +180,12 @@ void corral_resources_foreach(void (*fn)(const struct corral_resource *res, void
             fn(snapshot[i], ctx);
 }
 
+const char *corral_resource_qualified(const struct corral_resource *res, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s", res->plural, *res->group ? "." : "", res->group);
+    return buf;
+}
+
 const char *corral_resource_api_version(const struct corral_resource *res, char *buf,
                                         size_t len)
 {
@@ -227,7 +233,9 @@ static const struct corral_column *crd_columns(const json_t *version)
                                           (int)json_integer_value(prio), strdup(name),
                                           strdup(path)};
     }
-    out[k++] = (struct corral_column){"Age", "date", "", 0, "Age", NULL};
+    /* Kubernetes adds Age only when the CRD declares no columns of its own */
+    if (k == 1)
+        out[k++] = (struct corral_column){"Age", "date", "", 0, "Age", NULL};
     return out;
 }
 
@@ -276,6 +284,7 @@ static struct corral_resource *crd_entry(const json_t *crd, const json_t *spec,
         r->subresources |= CORRAL_SUB_STATUS;
     if (json_object_get(subs, "scale"))
         r->subresources |= CORRAL_SUB_SCALE;
+    r->defaults = corral_default_custom;
     r->validate = corral_validate_custom;
     r->field = corral_field_generic;
     r->columns = crd_columns(version);

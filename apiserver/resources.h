@@ -109,6 +109,12 @@ int corral_resources_register_crd(const json_t *crd, struct corral_field_errors 
 /* Stops serving the kinds of the CRD named name ("widgets.example.com"). */
 void corral_resources_unregister_crd(const char *name);
 
+/*
+ * The resource as Kubernetes names it in messages: "deployments.apps", or "pods" for the core
+ * group. Written into buf; returns buf.
+ */
+const char *corral_resource_qualified(const struct corral_resource *res, char *buf, size_t len);
+
 /* "apps/v1" or "v1" for res, written into buf. */
 const char *corral_resource_api_version(const struct corral_resource *res, char *buf,
                                         size_t len);

@@ -225,8 +225,10 @@ static void check_openapi(struct walk *w, const json_t *v, const json_t *schema)
     w->path[base] = 0;
 }
 
-static const json_t *crd_schema(const struct corral_resource *res)
+const json_t *corral_schema_crd(const struct corral_resource *res)
 {
+    if (!res || !res->crd)
+        return NULL;
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(json_object_get(res->crd, "spec"), "versions"), i, v)
@@ -244,7 +246,7 @@ size_t corral_schema_unknown_fields(const struct corral_resource *res, const jso
     struct walk w = {.unknown = unknown};
     size_t before = json_array_size(unknown);
     if (res->crd) {
-        check_openapi(&w, obj, crd_schema(res));
+        check_openapi(&w, obj, corral_schema_crd(res));
         w.path[0] = 0;
         check_value(&w, json_object_get(obj, "metadata"), "ObjectMeta");
     } else {
@@ -263,11 +265,10 @@ int corral_schema_check_request(struct corral_request *req, const json_t *obj, j
         json_decref(unknown);
         return 0;
     }
-    char api[128], msg[2048];
+    char msg[2048];
     int n = snprintf(msg, sizeof(msg), "%s in version \"%s\" cannot be handled as a %s: strict "
                      "decoding error: ",
-                     req->res->kind, corral_resource_api_version(req->res, api, sizeof(api)),
-                     req->res->kind);
+                     req->res->kind, req->res->version, req->res->kind);
     size_t i;
     json_t *u;
     json_array_foreach(unknown, i, u)
@@ -308,7 +309,7 @@ static json_t *openapi_type(const char *type, int depth)
     if (strcmp(type, "number") == 0)
         return json_pack("{s:s}", "type", "number");
     if (strcmp(type, "quantity") == 0 || strcmp(type, "intstr") == 0)
-        return json_pack("{s:s}", "x-kubernetes-int-or-string", "true");
+        return json_pack("{s:b}", "x-kubernetes-int-or-string", 1);
     if (type[0] == '[' && n > 2) {
         char inner[64];
         snprintf(inner, sizeof(inner), "%.*s", (int)(n - 2), type + 1);
@@ -329,7 +330,7 @@ static json_t *openapi_type(const char *type, int depth)
 json_t *corral_schema_openapi(const struct corral_resource *res)
 {
     if (res->crd) {
-        const json_t *s = crd_schema(res);
+        const json_t *s = corral_schema_crd(res);
         return s ? json_deep_copy(s)
                  : json_pack("{s:s, s:b}", "type", "object",
                              "x-kubernetes-preserve-unknown-fields", 1);

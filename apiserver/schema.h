@@ -29,6 +29,9 @@ size_t corral_schema_unknown_fields(const struct corral_resource *res, const jso
  */
 int corral_schema_check_request(struct corral_request *req, const json_t *obj, json_t **status);
 
+/* The openAPIV3Schema of a CRD-backed kind (borrowed from res), or NULL. */
+const json_t *corral_schema_crd(const struct corral_resource *res);
+
 /* An OpenAPI v3 schema object for res (new reference), used by /openapi/v3 documents. */
 json_t *corral_schema_openapi(const struct corral_resource *res);
 

@@ -52,6 +52,8 @@ const struct corral_column corral_columns_job[] = {
     COL("Containers", 1), COL("Images", 1), COL("Selector", 1), END_COL};
 const struct corral_column corral_columns_lease[] = {NAME_COL, COL("Holder", 0), AGE_COL,
                                                      END_COL};
+const struct corral_column corral_columns_crd[] = {
+    NAME_COL, {"Created At", "date", "", 0, "Time the object was created.", NULL}, END_COL};
 const struct corral_column corral_columns_podgroup[] = {
     NAME_COL, COL("Min-Member", 0), COL("Phase", 0), AGE_COL, END_COL};
 
@@ -511,6 +513,13 @@ void corral_row_podgroup(const struct corral_resource *res, const json_t *obj, l
     add_age(cells, obj, now);
 }
 
+void corral_row_crd(const struct corral_resource *res, const json_t *obj, long now,
+                    json_t *cells)
+{
+    add_name(cells, obj);
+    add_str(cells, str_or(obj, "metadata.creationTimestamp", ""));
+}
+
 void corral_row_custom(const struct corral_resource *res, const json_t *obj, long now,
                        json_t *cells)
 {
@@ -525,7 +534,9 @@ void corral_row_custom(const struct corral_resource *res, const json_t *obj, lon
         char buf[64];
         const char *p = c->json_path[0] == '.' ? c->json_path + 1 : c->json_path;
         json_t *v = get(obj, p);
-        if (json_is_integer(v) || json_is_real(v) || json_is_boolean(v))
+        if (strcmp(c->type, "date") == 0 && json_is_string(v))
+            add_age_of(cells, json_string_value(v), now); /* shown as an age, e.g. "5m" */
+        else if (json_is_integer(v) || json_is_real(v) || json_is_boolean(v))
             json_array_append(cells, v);
         else
             add_str(cells, corral_json_path_text(obj, p, buf, sizeof(buf)));

@@ -24,6 +24,7 @@ extern const struct corral_column corral_columns_replicaset[];
 extern const struct corral_column corral_columns_job[];
 extern const struct corral_column corral_columns_lease[];
 extern const struct corral_column corral_columns_podgroup[];
+extern const struct corral_column corral_columns_crd[];
 
 void corral_row_namespace(const struct corral_resource *res, const json_t *obj, long now,
                           json_t *cells);
@@ -51,7 +52,13 @@ void corral_row_lease(const struct corral_resource *res, const json_t *obj, long
                       json_t *cells);
 void corral_row_podgroup(const struct corral_resource *res, const json_t *obj, long now,
                          json_t *cells);
-/* CRD objects: Name, each additionalPrinterColumn (by its JSONPath), Age. */
+/* CustomResourceDefinitions: Name, Created At (RFC 3339), as Kubernetes prints them. */
+void corral_row_crd(const struct corral_resource *res, const json_t *obj, long now,
+                    json_t *cells);
+/*
+ * CRD objects: Name, then each additionalPrinterColumn (by its JSONPath; "date" columns as
+ * ages), or Name and Age when the CRD declares none.
+ */
 void corral_row_custom(const struct corral_resource *res, const json_t *obj, long now,
                        json_t *cells);
 

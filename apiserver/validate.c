@@ -9,7 +9,9 @@
 #include "validate.h"
 #include "meta.h"
 #include "quantity.h"
+#include "schema.h"
 #include "selector.h"
+#include "structural.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -768,9 +770,28 @@ void corral_validate_podgroup(const json_t *obj, const json_t *old,
                            min ? "Invalid value: must be at least 1" : "Required value");
 }
 
+/* The CRD schema of a custom object's kind (borrowed), or NULL. */
+static const json_t *custom_schema(const json_t *obj)
+{
+    return corral_schema_crd(corral_resource_find_kind(corral_meta_api_version(obj),
+                                                       corral_meta_kind(obj)));
+}
+
 void corral_validate_custom(const json_t *obj, const json_t *old, struct corral_field_errors *fe)
 {
     corral_validate_metadata(obj, CORRAL_NAME_SUBDOMAIN, fe);
+    const json_t *schema = custom_schema(obj);
+    if (schema)
+        corral_structural_validate(schema, obj, fe);
+}
+
+void corral_default_custom(json_t *obj)
+{
+    const json_t *schema = custom_schema(obj);
+    if (!schema)
+        return;
+    corral_structural_prune(schema, obj);
+    corral_structural_default(schema, obj);
 }
 
 /* ---- defaulting ---- */
@@ -822,7 +843,12 @@ static void default_container(json_t *c)
         json_t *req = object_at(res, "requests");
         const char *k;
         json_t *v;
-        json_object_foreach(lim, k, v) set_default(req, k, json_incref(v));
+        json_object_foreach(lim, k, v)
+        {
+            struct corral_quantity q;
+            if (corral_quantity_from_json(v, &q) == 0) /* a bad limit is reported once */
+                set_default(req, k, json_incref(v));
+        }
     }
     if (!res)
         json_object_set_new(c, "resources", json_object());

@@ -37,6 +37,8 @@ void corral_default_secret(json_t *obj);
 void corral_default_deployment(json_t *obj);
 void corral_default_replicaset(json_t *obj);
 void corral_default_job(json_t *obj);
+/* Custom objects: prunes fields their CRD schema does not declare, then fills its defaults. */
+void corral_default_custom(json_t *obj);
 
 void corral_validate_generic(const json_t *obj, const json_t *old, struct corral_field_errors *fe);
 void corral_validate_namespace(const json_t *obj, const json_t *old,

@@ -319,8 +319,9 @@ static int start_nodes(struct up *u)
         }
         printf("corral up: node agent  %-14s %s (%s)\n", name, addr, topo);
     }
+    int count = (int)json_array_size(nodes);
     json_decref(docs);
-    return (int)json_array_size(nodes);
+    return count;
 }
 
 static bool node_ready(const json_t *node)

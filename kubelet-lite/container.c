@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -544,6 +545,65 @@ bad:
     return -EINVAL;
 }
 
+int corral_container_requests(const json_t *container, int64_t *cpu_milli, int64_t *memory)
+{
+    struct corral_container_plan plan;
+    memset(&plan, 0, sizeof(plan));
+    char err[8];
+    int rc = resources(container, &plan, err, sizeof(err));
+    *cpu_milli = plan.cpu_request_milli;
+    *memory = plan.memory_request_bytes;
+    return rc;
+}
+
+/* securityContext.key of the container, else of the pod (borrowed). */
+static const json_t *security(const json_t *pod, const json_t *container, const char *key)
+{
+    const json_t *v = json_object_get(json_object_get(container, "securityContext"), key);
+    if (v && !json_is_null(v))
+        return v;
+    return json_object_get(json_object_get(json_object_get(pod, "spec"), "securityContext"), key);
+}
+
+static int identity(const json_t *pod, const json_t *container, struct corral_container_plan *plan,
+                    char *err, size_t errlen)
+{
+    const json_t *user = security(pod, container, "runAsUser");
+    const json_t *group = security(pod, container, "runAsGroup");
+    const json_t *groups = json_object_get(
+        json_object_get(json_object_get(pod, "spec"), "securityContext"), "supplementalGroups");
+    plan->uid = json_is_integer(user) ? json_integer_value(user) : -1;
+    plan->gid = json_is_integer(group) ? json_integer_value(group) : plan->uid >= 0 ? 0 : -1;
+    if (plan->uid > 0xfffffffeLL || plan->gid > 0xfffffffeLL) {
+        set_err(err, errlen, "runAsUser and runAsGroup must be below 4294967295");
+        return -EINVAL;
+    }
+    size_t i;
+    const json_t *g;
+    json_array_foreach(groups, i, g)
+    {
+        if (!json_is_integer(g) || json_integer_value(g) < 0 || plan->ngroups == 32) {
+            set_err(err, errlen, "supplementalGroups: at most 32 non-negative group IDs");
+            return -EINVAL;
+        }
+        plan->groups[plan->ngroups++] = json_integer_value(g);
+    }
+    bool non_root = json_is_true(security(pod, container, "runAsNonRoot"));
+    int64_t effective = plan->uid >= 0 ? plan->uid : (int64_t)geteuid();
+    if (non_root && effective == 0) {
+        const json_t *md = json_object_get(pod, "metadata");
+        set_err(err, errlen,
+                "container has runAsNonRoot and image will run as root (pod: \"%s_%s(%s)\", "
+                "container: %s)",
+                json_string_value(json_object_get(md, "name")),
+                json_string_value(json_object_get(md, "namespace")),
+                json_string_value(json_object_get(md, "uid")),
+                json_string_value(json_object_get(container, "name")));
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int corral_container_plan(const json_t *pod, const json_t *container,
                           const struct corral_plan_context *ctx, struct corral_container_plan *plan,
                           char *err, size_t errlen)
@@ -551,6 +611,8 @@ int corral_container_plan(const json_t *pod, const json_t *container,
     memset(plan, 0, sizeof(*plan));
     struct envlist env = {0};
     int rc = resources(container, plan, err, errlen);
+    if (rc == 0)
+        rc = identity(pod, container, plan, err, errlen);
     if (rc == 0)
         rc = build_env(pod, container, ctx, &env, err, errlen);
     if (rc < 0)

@@ -8,7 +8,8 @@
  * neither is a configuration error. Environment follows Kubernetes: a small base (PATH, HOME,
  * HOSTNAME), then envFrom, then env (value / valueFrom fieldRef, resourceFieldRef,
  * configMapKeyRef, secretKeyRef) with $(VAR) expansion, then the GPU visibility variables,
- * which the pod cannot override (docs/gpus.md).
+ * which the pod cannot override (docs/gpus.md). The identity comes from securityContext
+ * (runAsUser, runAsGroup, supplementalGroups, runAsNonRoot; the container's over the pod's).
  */
 #ifndef CORRAL_KUBELET_CONTAINER_H
 #define CORRAL_KUBELET_CONTAINER_H
@@ -39,6 +40,10 @@ struct corral_container_plan {
     int64_t memory_limit_bytes; /* 0: none */
     int64_t cpu_request_milli;
     int64_t memory_request_bytes;
+    int64_t uid;      /* securityContext.runAsUser, -1: the agent's own */
+    int64_t gid;      /* runAsGroup, -1: unchanged (0 when only runAsUser is set) */
+    unsigned ngroups; /* supplementalGroups */
+    int64_t groups[32];
 };
 
 /*
@@ -52,6 +57,12 @@ int corral_container_plan(const json_t *pod, const json_t *container,
                           char *err, size_t errlen);
 
 void corral_container_plan_free(struct corral_container_plan *plan);
+
+/*
+ * The cpu (milli) and memory (bytes) a container requests: requests, else limits, else 0.
+ * Returns 0 or -EINVAL for a malformed quantity.
+ */
+int corral_container_requests(const json_t *container, int64_t *cpu_milli, int64_t *memory);
 
 /* The value of NAME in a plan's environment, or NULL. Borrowed. */
 const char *corral_container_plan_getenv(const struct corral_container_plan *plan,

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,7 +66,7 @@ static void child_fail(int fd, int stage)
     _exit(127);
 }
 
-enum { STAGE_SETUP = 1, STAGE_CGROUP, STAGE_CHDIR, STAGE_EXEC };
+enum { STAGE_SETUP = 1, STAGE_CGROUP, STAGE_IDENTITY, STAGE_CHDIR, STAGE_EXEC };
 
 static void child_stdio(int fd, int target, int errfd)
 {
@@ -95,6 +96,9 @@ static void child_run(const struct corral_proc_spec *s, const char *path, int er
         child_fail(errfd, STAGE_SETUP);
     if (s->cgroup_procs_fd >= 0 && write(s->cgroup_procs_fd, "0", 1) != 1)
         child_fail(errfd, STAGE_CGROUP);
+    if (s->identity && (setgroups(s->ngroups, s->groups) < 0 ||
+                        (s->gid >= 0 && setgid((gid_t)s->gid) < 0) || setuid((uid_t)s->uid) < 0))
+        child_fail(errfd, STAGE_IDENTITY);
     /* move the error pipe out of the way of 0-2 before they are replaced */
     if (errfd < 3) {
         int moved = fcntl(errfd, F_DUPFD_CLOEXEC, 3);
@@ -123,6 +127,9 @@ static void describe_failure(const struct corral_proc_spec *s, const char *path,
     switch (stage) {
     case STAGE_CGROUP:
         snprintf(err, errlen, "joining the cgroup: %s", strerror(e));
+        break;
+    case STAGE_IDENTITY:
+        snprintf(err, errlen, "running as uid %lld gid %lld: %s", s->uid, s->gid, strerror(e));
         break;
     case STAGE_CHDIR:
         snprintf(err, errlen, "chdir to working directory \"%s\": %s", s->cwd, strerror(e));

@@ -25,7 +25,11 @@ struct corral_proc_spec {
     int stdout_fd;       /* -1: /dev/null */
     int stderr_fd;       /* -1: /dev/null */
     int cgroup_procs_fd; /* an open cgroup.procs file to join, -1: none */
-    pid_t parent;        /* set by corral_proc_spawn() */
+    bool identity;       /* take uid (and gid, groups) below; false: keep the agent's */
+    long long uid, gid;  /* gid -1: keep the agent's group */
+    unsigned ngroups;    /* supplementary groups */
+    const gid_t *groups;
+    pid_t parent; /* set by corral_proc_spawn() */
 };
 
 struct corral_proc {

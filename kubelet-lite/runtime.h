@@ -5,7 +5,9 @@
  * exponential back-off, init containers, startup/liveness/readiness probes (exec, httpGet,
  * tcpSocket), postStart/preStop hooks, graceful termination (SIGTERM to the process group,
  * grace period, SIGKILL), activeDeadlineSeconds, per-container logs with rotation, cgroup v2
- * limits where available and GPU visibility from the binding (docs/gpus.md).
+ * limits where available, GPU visibility from the binding (docs/gpus.md), securityContext
+ * users, and the kubelet's admission checks (pods, cpu and memory requests against allocatable:
+ * OutOfpods, OutOfcpu, OutOfmemory).
  *
  * It knows nothing about the API server: the agent feeds it pods and forwards the statuses it
  * reports, which is what lets it be tested with real processes and no cluster.
@@ -38,13 +40,18 @@ struct corral_runtime_config {
     int64_t backoff_max_ms;               /* cap (Kubernetes: 5 min) */
     int64_t log_max_bytes;                /* per log file before rotation */
     int log_max_files;
-    int64_t node_cpu_milli; /* allocatable, for resourceFieldRef defaults */
-    int64_t node_memory_bytes;
+    int64_t node_cpu_milli;    /* allocatable: admission and resourceFieldRef defaults */
+    int64_t node_memory_bytes; /* (0: not checked at admission) */
+    int max_pods;              /* pods admitted at once (0: not checked) */
     /* A pod's status changed. status is borrowed (json_incref to keep). */
     void (*on_status)(void *ctx, const char *ns, const char *name, const char *uid,
                       const json_t *status);
     /* A pod that was being stopped has no processes left. */
     void (*on_stopped)(void *ctx, const char *ns, const char *name, const char *uid);
+    /* Something worth an Event happened: event is {"type": "Normal"|"Warning", "reason",
+     * "message", "fieldPath" (when about a container)}; borrowed. */
+    void (*on_event)(void *ctx, const char *ns, const char *name, const char *uid,
+                     const json_t *event);
     void *ctx;
 };
 

@@ -43,6 +43,7 @@ struct env {
     json_t *status;  /* uid -> latest status */
     json_t *history; /* uid -> [every status reported] */
     json_t *stopped; /* uid -> true */
+    json_t *events;  /* [{"uid", "type", "reason", "message", "fieldPath"}] */
 };
 
 static void on_status(void *ctx, const char *ns, const char *name, const char *uid,
@@ -61,6 +62,37 @@ static void on_status(void *ctx, const char *ns, const char *name, const char *u
     pthread_mutex_unlock(&e->m);
 }
 
+static void on_event(void *ctx, const char *ns, const char *name, const char *uid,
+                     const json_t *event)
+{
+    struct env *e = ctx;
+    (void)ns;
+    (void)name;
+    pthread_mutex_lock(&e->m);
+    json_t *copy = json_deep_copy(event);
+    json_object_set_new(copy, "uid", json_string(uid));
+    json_array_append_new(e->events, copy);
+    pthread_mutex_unlock(&e->m);
+}
+
+/* Whether an event with this reason (and a message containing text) was recorded for uid. */
+static bool has_event(struct env *e, const char *uid, const char *reason, const char *text)
+{
+    bool found = false;
+    pthread_mutex_lock(&e->m);
+    size_t i;
+    json_t *ev;
+    json_array_foreach(e->events, i, ev)
+    {
+        const char *m = json_string_value(json_object_get(ev, "message"));
+        found |= strcmp(json_string_value(json_object_get(ev, "uid")), uid) == 0 &&
+                 strcmp(json_string_value(json_object_get(ev, "reason")), reason) == 0 &&
+                 (!text || (m && strstr(m, text)));
+    }
+    pthread_mutex_unlock(&e->m);
+    return found;
+}
+
 static void on_stopped(void *ctx, const char *ns, const char *name, const char *uid)
 {
     struct env *e = ctx;
@@ -72,11 +104,14 @@ static void on_stopped(void *ctx, const char *ns, const char *name, const char *
     pthread_mutex_unlock(&e->m);
 }
 
+static int env_max_pods; /* 0: not checked */
+
 static void env_up(struct env *e, const char *topo_file)
 {
     memset(e, 0, sizeof(*e));
     e->dir = strdup("/tmp/corral-krt-XXXXXX");
     CHECK(mkdtemp(e->dir) != NULL);
+    CHECK(chmod(e->dir, 0711) == 0); /* as the agent makes its state directory */
     char err[512];
     CHECK_INT_EQ(corral_topology_load(topo_file, &e->topo, err, sizeof(err)), 0);
     char node[64];
@@ -87,6 +122,7 @@ static void env_up(struct env *e, const char *topo_file)
     e->status = json_object();
     e->history = json_object();
     e->stopped = json_object();
+    e->events = json_array();
     struct corral_runtime_config cfg = {
         .node_name = node,
         .state_dir = e->dir,
@@ -99,8 +135,10 @@ static void env_up(struct env *e, const char *topo_file)
         .log_max_files = 2,
         .node_cpu_milli = 4000,
         .node_memory_bytes = 1LL << 32,
+        .max_pods = env_max_pods,
         .on_status = on_status,
         .on_stopped = on_stopped,
+        .on_event = on_event,
         .ctx = e,
     };
     CHECK_INT_EQ(corral_runtime_new(&cfg, &e->rt), 0);
@@ -121,6 +159,7 @@ static void env_down(struct env *e)
     json_decref(e->status);
     json_decref(e->history);
     json_decref(e->stopped);
+    json_decref(e->events);
     pthread_mutex_destroy(&e->m);
     pthread_cond_destroy(&e->cv);
     if (e->cg.root[0])
@@ -331,6 +370,7 @@ static void test_command_env_and_logs(void)
     CHECK_STR_EQ(json_string_value(json_object_get(st, "qosClass")), "BestEffort");
     CHECK(json_string_value(json_object_get(st, "startTime")) != NULL);
     CHECK_STR_EQ(pod_log(&e, "hello", "app", false), "hello world from hello\n/tmp\noops\n");
+    CHECK(has_event(&e, uid_of(pod), "Started", "Started container app"));
     CHECK_STR_EQ(pod_log(&e, "hello", NULL, false), "hello world from hello\n/tmp\noops\n");
     json_decref(st);
     json_decref(sources);
@@ -389,6 +429,7 @@ static void test_restart_policies(void)
     }
     pthread_mutex_unlock(&e.m);
     CHECK(backoff_seen);
+    CHECK(has_event(&e, uid_of(onfail), "BackOff", "Back-off restarting failed container app"));
 
     st = wait_for(&e, uid_of(always), app_restarted_twice, NULL, 15000);
     CHECK(phase_is(st, "Running"));
@@ -570,6 +611,8 @@ static void test_liveness_and_startup(void)
     CHECK_INT_EQ(json_integer_value(json_object_get(last, "signal")), 15);
     CHECK_STR_CONTAINS(json_string_value(json_object_get(last, "message")),
                        "Liveness probe failed: command exited with code 1");
+    CHECK(has_event(&e, uid_of(live), "Unhealthy", "Liveness probe failed"));
+    CHECK(has_event(&e, uid_of(live), "Killing", "failed liveness probe, will be restarted"));
     json_decref(st);
     st = wait_for(&e, uid_of(startup), app_restarted, NULL, 15000);
     last = json_object_get(json_object_get(ctr_status(st, "app"), "lastState"), "terminated");
@@ -834,9 +877,93 @@ static void test_cgroup_placement(void)
     env_down(&e);
 }
 
+static void test_security_context(void)
+{
+    struct env e;
+    env_up(&e, NO_GPUS);
+    json_t *user =
+        mkpod("as-nobody", NULL,
+              "  restartPolicy: Never\n"
+              "  securityContext: {runAsUser: 65534, runAsGroup: 65534,"
+              " supplementalGroups: [4242]}\n"
+              "  containers:\n"
+              "  - name: app\n"
+              "    command: [sh, -c, 'id -u; id -g; id -G; touch mine && echo wrote']\n");
+    json_t *nonroot = mkpod("nonroot", NULL,
+                            "  containers:\n"
+                            "  - name: app\n"
+                            "    command: ['true']\n"
+                            "    securityContext: {runAsNonRoot: true}\n");
+    json_t *grpc = mkpod("grpc", NULL,
+                         "  containers:\n"
+                         "  - name: app\n"
+                         "    command: [sleep, '5']\n"
+                         "    livenessProbe: {grpc: {port: 9000}}\n");
+    CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, grpc, NULL), 0);
+    json_t *st = wait_for(&e, uid_of(grpc), phase_is, "Failed", 5000);
+    CHECK_STR_EQ(json_string_value(json_object_get(st, "reason")), "Unsupported");
+    CHECK_STR_CONTAINS(json_string_value(json_object_get(st, "message")), "gRPC probes");
+    json_decref(st);
+    if (geteuid() == 0) {
+        CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, user, NULL), 0);
+        json_decref(wait_for(&e, uid_of(user), phase_is, "Succeeded", 5000));
+        CHECK_STR_EQ(pod_log(&e, "as-nobody", "app", false), "65534\n65534\n65534 4242\nwrote\n");
+        CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, nonroot, NULL), 0);
+        st = wait_for(&e, uid_of(nonroot), waiting_reason, "CreateContainerConfigError", 5000);
+        CHECK_STR_CONTAINS(state_field(st, "app", "waiting", "message"),
+                           "container has runAsNonRoot and image will run as root");
+        json_decref(st);
+    } else {
+        fprintf(stderr, "not root: runAsUser cases need root to switch users; skipped\n");
+    }
+    json_decref(user);
+    json_decref(nonroot);
+    json_decref(grpc);
+    env_down(&e);
+}
+
+static void test_admission(void)
+{
+    struct env e;
+    env_max_pods = 3;
+    env_up(&e, NO_GPUS); /* 4 CPUs, 4 GiB allocatable */
+    env_max_pods = 0;
+    static const char big[] = "  containers:\n"
+                              "  - name: app\n"
+                              "    command: [sleep, '30']\n"
+                              "    resources: {requests: {cpu: '3', memory: 1Gi}}\n";
+    static const char small[] = "  containers:\n"
+                                "  - {name: app, command: [sleep, '30']}\n";
+    json_t *a = mkpod("big-a", NULL, big), *b = mkpod("big-b", NULL, big);
+    json_t *s1 = mkpod("small-1", NULL, small), *s2 = mkpod("small-2", NULL, small);
+    json_t *s3 = mkpod("small-3", NULL, small);
+    CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, a, NULL), 0);
+    json_decref(wait_for(&e, uid_of(a), running, NULL, 5000));
+    CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, b, NULL), 0);
+    json_t *st = wait_for(&e, uid_of(b), phase_is, "Failed", 5000);
+    CHECK_STR_EQ(json_string_value(json_object_get(st, "reason")), "OutOfcpu");
+    CHECK(has_event(&e, uid_of(b), "OutOfcpu", "Node didn't have enough resource: cpu"));
+    CHECK_STR_EQ(json_string_value(json_object_get(st, "message")),
+                 "Node didn't have enough resource: cpu, requested: 3000, used: 3000, capacity: "
+                 "4000");
+    json_decref(st);
+    CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, s1, NULL), 0);
+    CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, s2, NULL), 0);
+    json_decref(wait_for(&e, uid_of(s1), running, NULL, 5000));
+    json_decref(wait_for(&e, uid_of(s2), running, NULL, 5000));
+    CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, s3, NULL), 0);
+    st = wait_for(&e, uid_of(s3), phase_is, "Failed", 5000);
+    CHECK_STR_EQ(json_string_value(json_object_get(st, "reason")), "OutOfpods");
+    json_decref(st);
+    json_t *all[] = {a, b, s1, s2, s3};
+    for (int i = 0; i < 5; i++)
+        json_decref(all[i]);
+    env_down(&e);
+}
+
 CORRAL_TESTS(CORRAL_TEST(command_env_and_logs), CORRAL_TEST(restart_policies),
              CORRAL_TEST(init_containers), CORRAL_TEST(readiness_http_and_tcp),
              CORRAL_TEST(liveness_and_startup), CORRAL_TEST(graceful_termination),
              CORRAL_TEST(deletion_through_sync), CORRAL_TEST(gpu_visibility),
              CORRAL_TEST(two_pods_get_different_gpus), CORRAL_TEST(config_errors_and_deadlines),
-             CORRAL_TEST(cgroup_placement))
+             CORRAL_TEST(cgroup_placement), CORRAL_TEST(security_context), CORRAL_TEST(admission))
