@@ -67,6 +67,8 @@ struct agent {
     json_t *dirty;    /* uid -> true: sync with the runtime */
     json_t *statuses; /* uid -> {"ns", "name", "status"}: to write */
     json_t *stopped;  /* uid -> true: no processes left */
+    json_t *events;   /* [{"ns", "name", "uid", "event"}]: to record */
+    json_t *recorded; /* aggregation key -> {"name", "count"} of Events written (status thread) */
 
     struct corral_client *c_inf, *c_sync, *c_status, *c_heart;
     struct corral_informer *inf;
@@ -440,6 +442,21 @@ static void on_runtime_status(void *ctx, const char *ns, const char *name, const
     pthread_mutex_unlock(&a->lock);
 }
 
+#define MAX_QUEUED_EVENTS 1000
+#define MAX_RECORDED_EVENTS 4096
+
+static void on_runtime_event(void *ctx, const char *ns, const char *name, const char *uid,
+                             const json_t *event)
+{
+    struct agent *a = ctx;
+    pthread_mutex_lock(&a->lock);
+    if (json_array_size(a->events) < MAX_QUEUED_EVENTS) /* a storm is dropped, not stalled on */
+        json_array_append_new(a->events, json_pack("{s:s, s:s, s:s, s:O}", "ns", ns, "name", name,
+                                                   "uid", uid, "event", event));
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->lock);
+}
+
 static void on_runtime_stopped(void *ctx, const char *ns, const char *name, const char *uid)
 {
     struct agent *a = ctx;
@@ -449,6 +466,96 @@ static void on_runtime_stopped(void *ctx, const char *ns, const char *name, cons
     json_object_set_new(a->stopped, uid, json_true());
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- pods: events ------------------------------------------------------------------------------
+ */
+
+static json_t *event_object(struct agent *a, const json_t *item, const char *name, const char *now)
+{
+    const json_t *ev = json_object_get(item, "event");
+    const char *ns = json_string_value(json_object_get(item, "ns"));
+    json_t *involved = json_pack("{s:s, s:s, s:s, s:O, s:s}", "apiVersion", "v1", "kind", "Pod",
+                                 "namespace", ns, "name", json_object_get(item, "name"), "uid",
+                                 json_string_value(json_object_get(item, "uid")));
+    if (json_object_get(ev, "fieldPath"))
+        json_object_set(involved, "fieldPath", json_object_get(ev, "fieldPath"));
+    return json_pack("{s:s, s:s, s:{s:s, s:s}, s:o, s:O, s:O, s:O, s:{s:s, s:s}, s:s, s:s, s:i, "
+                     "s:s, s:s}",
+                     "apiVersion", "v1", "kind", "Event", "metadata", "name", name, "namespace", ns,
+                     "involvedObject", involved, "reason", json_object_get(ev, "reason"), "message",
+                     json_object_get(ev, "message"), "type", json_object_get(ev, "type"), "source",
+                     "component", "kubelet", "host", a->name, "firstTimestamp", now,
+                     "lastTimestamp", now, "count", 1, "reportingComponent", "kubelet",
+                     "reportingInstance", a->name);
+}
+
+/* Writes one Event, or bumps count/lastTimestamp of the same one written before. */
+static int write_event(struct agent *a, const json_t *item)
+{
+    const json_t *ev = json_object_get(item, "event");
+    const char *ns = json_string_value(json_object_get(item, "ns"));
+    const char *fp = json_string_value(json_object_get(ev, "fieldPath"));
+    char key[1600], now[21], name[320];
+    snprintf(key, sizeof(key), "%s|%s|%s|%s", json_string_value(json_object_get(item, "uid")),
+             fp ? fp : "", json_string_value(json_object_get(ev, "reason")),
+             json_string_value(json_object_get(ev, "message")));
+    now_text(now);
+    json_t *seen = json_object_get(a->recorded, key);
+    int rc;
+    if (seen) {
+        json_int_t count = json_integer_value(json_object_get(seen, "count")) + 1;
+        char *path = corral_client_path("v1", "events", ns,
+                                        json_string_value(json_object_get(seen, "name")), NULL);
+        json_t *patch = json_pack("{s:I, s:s}", "count", count, "lastTimestamp", now);
+        rc = path ? corral_client_patch(a->c_status, path, CORRAL_PATCH_MERGE, patch, NULL)
+                  : -ENOMEM;
+        json_decref(patch);
+        free(path);
+        if (rc == 0) {
+            json_object_set_new(seen, "count", json_integer(count));
+            return 0;
+        }
+        if (rc != CORRAL_ENOTFOUND)
+            return rc;
+        json_object_del(a->recorded, key); /* expired on the server: write it anew */
+    }
+    char uid[37];
+    corral_meta_new_uid(uid); /* a random suffix, as client-go's "<object>.<hex>" names */
+    snprintf(name, sizeof(name), "%s.%.8s%.4s%.4s",
+             json_string_value(json_object_get(item, "name")), uid, uid + 9, uid + 14);
+    json_t *obj = event_object(a, item, name, now);
+    char *path = corral_client_path("v1", "events", ns, NULL, NULL);
+    rc = obj && path ? corral_client_create(a->c_status, path, obj, NULL) : -ENOMEM;
+    free(path);
+    json_decref(obj);
+    if (rc == 0) {
+        if (json_object_size(a->recorded) >= MAX_RECORDED_EVENTS)
+            json_object_clear(a->recorded);
+        json_object_set_new(a->recorded, key, json_pack("{s:s, s:i}", "name", name, "count", 1));
+    }
+    return rc;
+}
+
+static void write_events(struct agent *a)
+{
+    pthread_mutex_lock(&a->lock);
+    json_t *batch = a->events;
+    a->events = json_array();
+    pthread_mutex_unlock(&a->lock);
+    size_t i;
+    json_t *item;
+    json_array_foreach(batch, i, item)
+    {
+        int rc = write_event(a, item);
+        if (rc < 0 && !transient(rc))
+            corral_debug(SUBSYS, "recording an event for pod %s: %s",
+                         json_string_value(json_object_get(item, "name")),
+                         corral_client_error(a->c_status));
+        if (transient(rc))
+            break; /* the API server is away: events are not worth queueing for */
+    }
+    json_decref(batch);
 }
 
 /* Whether a status may be written: the pod is bound here and not being deleted. */
@@ -498,6 +605,12 @@ static void *status_main(void *arg)
     struct agent *a = arg;
     pthread_mutex_lock(&a->lock);
     while (!a->quit) {
+        if (json_array_size(a->events) > 0) {
+            pthread_mutex_unlock(&a->lock);
+            write_events(a);
+            pthread_mutex_lock(&a->lock);
+            continue;
+        }
         if (json_object_size(a->statuses) == 0) {
             pthread_cond_wait(&a->cv, &a->lock);
             continue;
@@ -994,6 +1107,7 @@ static int start_runtime(struct agent *a)
         .max_pods = o->node.max_pods > 0 ? o->node.max_pods : CORRAL_NODE_DEFAULT_MAX_PODS,
         .on_status = on_runtime_status,
         .on_stopped = on_runtime_stopped,
+        .on_event = on_runtime_event,
         .ctx = a,
     };
     int rc = corral_runtime_new(&cfg, &a->rt);
@@ -1087,6 +1201,8 @@ static void cleanup(struct agent *a)
     json_decref(a->dirty);
     json_decref(a->statuses);
     json_decref(a->stopped);
+    json_decref(a->events);
+    json_decref(a->recorded);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->cv);
 }
@@ -1105,6 +1221,8 @@ int corral_agent_run(const struct corral_kubelet_options *opts, struct corral_to
     a.dirty = json_object();
     a.statuses = json_object();
     a.stopped = json_object();
+    a.events = json_array();
+    a.recorded = json_object();
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);

@@ -174,11 +174,13 @@ struct result {
     char message[256];
 };
 
+enum note_kind { NOTE_STATUS, NOTE_STOPPED, NOTE_EVENT };
+
 struct note { /* a callback to make once the lock is dropped */
     struct note *next;
-    bool stopped;
+    enum note_kind kind;
     char ns[254], name[254], uid[64];
-    json_t *status;
+    json_t *obj; /* the status, or the event */
 };
 
 struct corral_runtime {
@@ -298,6 +300,71 @@ static void ctr_init(struct ctr *c, struct rpod *p, const json_t *spec, bool ini
                init ? NULL : json_object_get(spec, "readinessProbe"));
     probe_init(&c->post_start, c, ROLE_POST_START, json_object_get(lc, "postStart"));
     probe_init(&c->pre_stop, c, ROLE_PRE_STOP, json_object_get(lc, "preStop"));
+}
+
+/* ---- notes (callbacks after the lock) -------------------------------------------------------- */
+
+/* Queues a callback; steals obj. */
+static void note(struct corral_runtime *rt, struct rpod *p, enum note_kind kind, json_t *obj)
+{
+    struct note *n = calloc(1, sizeof(*n));
+    if (!n) {
+        json_decref(obj);
+        return;
+    }
+    n->kind = kind;
+    snprintf(n->ns, sizeof(n->ns), "%s", p->ns);
+    snprintf(n->name, sizeof(n->name), "%s", p->name);
+    snprintf(n->uid, sizeof(n->uid), "%s", p->uid);
+    n->obj = obj;
+    struct note **tail = &rt->notes;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = n;
+}
+
+static void deliver_notes(struct corral_runtime *rt)
+{
+    struct note *n = rt->notes;
+    rt->notes = NULL;
+    pthread_mutex_unlock(&rt->lock);
+    while (n) {
+        struct note *next = n->next;
+        if (n->kind == NOTE_STOPPED && rt->cfg.on_stopped)
+            rt->cfg.on_stopped(rt->cfg.ctx, n->ns, n->name, n->uid);
+        else if (n->kind == NOTE_STATUS && rt->cfg.on_status)
+            rt->cfg.on_status(rt->cfg.ctx, n->ns, n->name, n->uid, n->obj);
+        else if (n->kind == NOTE_EVENT && rt->cfg.on_event)
+            rt->cfg.on_event(rt->cfg.ctx, n->ns, n->name, n->uid, n->obj);
+        json_decref(n->obj);
+        free(n);
+        n = next;
+    }
+    pthread_mutex_lock(&rt->lock);
+}
+
+/*
+ * Records a Kubernetes-style event about pod p (container c, or the pod when NULL): type
+ * "Normal" or "Warning", a CamelCase reason and a message, as the kubelet would.
+ */
+static void emit(struct corral_runtime *rt, struct rpod *p, const struct ctr *c, const char *type,
+                 const char *reason, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void emit(struct corral_runtime *rt, struct rpod *p, const struct ctr *c, const char *type,
+                 const char *reason, const char *fmt, ...)
+{
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    json_t *ev = json_pack("{s:s, s:s, s:s}", "type", type, "reason", reason, "message", message);
+    if (ev && c)
+        json_object_set_new(
+            ev, "fieldPath",
+            json_sprintf("spec.%s{%s}", c->init ? "initContainers" : "containers", c->name));
+    if (ev)
+        note(rt, p, NOTE_EVENT, ev);
 }
 
 /* ---- pods: creation and validation ------------------------------------------------------------
@@ -470,6 +537,7 @@ static bool fits(struct corral_runtime *rt, struct rpod *p)
                  checks[k].res, (long long)checks[k].want, (long long)checks[k].used,
                  (long long)checks[k].cap);
         pod_fail(p, checks[k].reason, msg);
+        emit(rt, p, NULL, "Warning", checks[k].reason, "%s", msg);
         return false;
     }
     return true;
@@ -488,6 +556,7 @@ static void admit(struct corral_runtime *rt, struct rpod *p)
     }
     if (unsupported(json_object_get(p->pod, "spec"), why, sizeof(why))) {
         pod_fail(p, "Unsupported", why);
+        emit(rt, p, NULL, "Warning", "Unsupported", "%s", why);
         return;
     }
     if (!fits(rt, p))
@@ -496,6 +565,7 @@ static void admit(struct corral_runtime *rt, struct rpod *p)
         char msg[700];
         snprintf(msg, sizeof(msg), "Allocate failed due to %s, which is unexpected", why);
         pod_fail(p, "UnexpectedAdmissionError", msg);
+        emit(rt, p, NULL, "Warning", "UnexpectedAdmissionError", "%s", msg);
         memset(&p->gpus, 0, sizeof(p->gpus));
         return;
     }
@@ -531,44 +601,6 @@ static void split_gpus(struct corral_runtime *rt, struct rpod *p)
         if (!c->init && !shared)
             next_app += want;
     }
-}
-
-/* ---- notes (callbacks after the lock) -------------------------------------------------------- */
-
-static void note(struct corral_runtime *rt, struct rpod *p, bool stopped, json_t *status)
-{
-    struct note *n = calloc(1, sizeof(*n));
-    if (!n) {
-        json_decref(status);
-        return;
-    }
-    n->stopped = stopped;
-    snprintf(n->ns, sizeof(n->ns), "%s", p->ns);
-    snprintf(n->name, sizeof(n->name), "%s", p->name);
-    snprintf(n->uid, sizeof(n->uid), "%s", p->uid);
-    n->status = status;
-    struct note **tail = &rt->notes;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = n;
-}
-
-static void deliver_notes(struct corral_runtime *rt)
-{
-    struct note *n = rt->notes;
-    rt->notes = NULL;
-    pthread_mutex_unlock(&rt->lock);
-    while (n) {
-        struct note *next = n->next;
-        if (n->stopped && rt->cfg.on_stopped)
-            rt->cfg.on_stopped(rt->cfg.ctx, n->ns, n->name, n->uid);
-        else if (!n->stopped && rt->cfg.on_status)
-            rt->cfg.on_status(rt->cfg.ctx, n->ns, n->name, n->uid, n->status);
-        json_decref(n->status);
-        free(n);
-        n = next;
-    }
-    pthread_mutex_lock(&rt->lock);
 }
 
 /* ---- processes ---------------------------------------------------------------------------------
@@ -768,6 +800,8 @@ static void start_container(struct corral_runtime *rt, struct ctr *c)
     char cwd[1100], err[600];
     plan_context(rt, c, &pc, cwd, sizeof(cwd));
     if (corral_container_plan(c->pod->pod, c->spec, &pc, &plan, err, sizeof(err)) < 0) {
+        if (strcmp(c->reason, "CreateContainerConfigError") != 0 || strcmp(c->message, err) != 0)
+            emit(rt, c->pod, c, "Warning", "Failed", "Error: %s", err);
         set_waiting(c, "CreateContainerConfigError", err);
         c->next_start_ms = now_ms() + CONFIG_RETRY_MS;
         return;
@@ -809,6 +843,7 @@ static void start_container(struct corral_runtime *rt, struct ctr *c)
         close_pipe(rt, &c->err_fd);
         corral_log_close(&c->log);
         set_terminated(c, 128, 0, "StartError", err);
+        emit(rt, c->pod, c, "Warning", "Failed", "Error: %s", err);
         return;
     }
     c->have_proc = true;
@@ -818,6 +853,7 @@ static void start_container(struct corral_runtime *rt, struct ctr *c)
     c->killing = c->sigterm_sent = c->sigkill_sent = false;
     c->kill_message[0] = '\0';
     schedule_probes(c, c->started_ms);
+    emit(rt, c->pod, c, "Normal", "Started", "Started container %s", c->name);
     corral_debug(SUBSYS, "%s/%s %s: started pid %d", c->pod->ns, c->pod->name, c->name,
                  (int)c->proc.pid);
 }
@@ -1039,6 +1075,7 @@ static void probe_verdict(struct corral_runtime *rt, struct probe *pr, bool ok, 
         if (pr->role == ROLE_POST_START && !ok && c->state == C_RUNNING) {
             char why[400];
             snprintf(why, sizeof(why), "PostStartHookError: %s", pr->message);
+            emit(rt, c->pod, c, "Warning", "FailedPostStartHook", "%s", why);
             begin_kill(rt, c, now + (int64_t)c->pod->grace_s * 1000, why);
         }
         return;
@@ -1047,6 +1084,10 @@ static void probe_verdict(struct corral_runtime *rt, struct probe *pr, bool ok, 
         return;
     pr->successes = ok ? pr->successes + 1 : 0;
     pr->failures = ok ? 0 : pr->failures + 1;
+    static const char *const kind[] = {"Startup", "Liveness", "Readiness"};
+    if (!ok)
+        emit(rt, c->pod, c, "Warning", "Unhealthy", "%s probe failed: %s", kind[pr->role],
+             pr->message);
     pr->next_ms = now + pr->period_ms;
     if (ok && pr->successes >= pr->success_threshold)
         pr->passed = true;
@@ -1159,6 +1200,13 @@ static void begin_kill(struct corral_runtime *rt, struct ctr *c, int64_t deadlin
     c->killing = true;
     c->kill_deadline_ms = deadline;
     snprintf(c->kill_message, sizeof(c->kill_message), "%s", why ? why : "");
+    if (why && (strncmp(why, "Liveness", 8) == 0 || strncmp(why, "Startup", 7) == 0))
+        emit(rt, c->pod, c, "Normal", "Killing", "Container %s failed %s probe, will be restarted",
+             c->name, why[0] == 'L' ? "liveness" : "startup");
+    else if (why && *why)
+        emit(rt, c->pod, c, "Normal", "Killing", "Stopping container %s: %s", c->name, why);
+    else
+        emit(rt, c->pod, c, "Normal", "Killing", "Stopping container %s", c->name);
     c->ready = false;
     if (c->pre_stop.type != PR_NONE && !c->pre_stop.done && deadline > now_ms()) {
         probe_start(rt, &c->pre_stop, now_ms());
@@ -1226,6 +1274,11 @@ static void plan_restart(struct corral_runtime *rt, struct ctr *c, int64_t now)
         c->pod->uid);
     if (c->next_start_ms > now)
         set_waiting(c, "CrashLoopBackOff", msg);
+    if (c->next_start_ms > now)
+        emit(rt, c->pod, c, "Warning", "BackOff",
+             "Back-off restarting failed container %s in pod "
+             "%s_%s(%s)",
+             c->name, c->pod->name, c->pod->ns, c->pod->uid);
     else
         set_waiting(c, "ContainerCreating", NULL);
 }
@@ -1311,6 +1364,7 @@ static void check_deadline(struct corral_runtime *rt, struct rpod *p, int64_t no
     snprintf(p->reason, sizeof(p->reason), "DeadlineExceeded");
     snprintf(p->message, sizeof(p->message),
              "Pod was active on the node longer than the specified deadline");
+    emit(rt, p, NULL, "Warning", "DeadlineExceeded", "%s", p->message);
 }
 
 static void reconcile(struct corral_runtime *rt, struct rpod *p, int64_t now)
@@ -1529,11 +1583,11 @@ static void report(struct corral_runtime *rt, struct rpod *p)
     } else {
         json_decref(p->status);
         p->status = st;
-        note(rt, p, false, json_incref(st));
+        note(rt, p, NOTE_STATUS, json_incref(st));
     }
     if (p->stopping && !p->stopped_reported && !pod_has_processes(p)) {
         p->stopped_reported = true;
-        note(rt, p, true, NULL);
+        note(rt, p, NOTE_STOPPED, NULL);
     }
 }
 
@@ -1721,7 +1775,7 @@ void corral_runtime_free(struct corral_runtime *rt, int grace_s)
     while (rt->notes) {
         struct note *n = rt->notes;
         rt->notes = n->next;
-        json_decref(n->status);
+        json_decref(n->obj);
         free(n);
     }
     close(rt->epfd);

@@ -48,6 +48,10 @@ struct corral_runtime_config {
                       const json_t *status);
     /* A pod that was being stopped has no processes left. */
     void (*on_stopped)(void *ctx, const char *ns, const char *name, const char *uid);
+    /* Something worth an Event happened: event is {"type": "Normal"|"Warning", "reason",
+     * "message", "fieldPath" (when about a container)}; borrowed. */
+    void (*on_event)(void *ctx, const char *ns, const char *name, const char *uid,
+                     const json_t *event);
     void *ctx;
 };
 

@@ -379,6 +379,20 @@ static void test_pod_runs_and_logs(void)
     CHECK_INT_EQ(code, 200);
     CHECK_STR_EQ(log, "tick 1\ntick 2\ntick 3\n");
     free(log);
+    if (kubectl_available()) { /* the same through the real kubectl */
+        create_pod(&cl, "apiVersion: v1\nkind: Pod\nmetadata: {name: ticker2}\n"
+                        "spec:\n  nodeName: gpu-node-1\n  restartPolicy: Never\n  containers:\n"
+                        "  - name: app\n    image: busybox\n"
+                        "    command: [sh, -c, 'for i in 1 2 3; do echo tock $i; sleep 0.5; "
+                        "done']\n");
+        json_decref(wait_pod(&cl, "ticker2", running, NULL, 20));
+        char *out = kubectl(&cl, "logs -f ticker2");
+        CHECK_STR_EQ(out, "tock 1\ntock 2\ntock 3\n");
+        free(out);
+        out = kubectl(&cl, "logs ticker2 --timestamps --tail=1");
+        CHECK(strlen(out) > 31 && out[4] == '-' && strstr(out, "Z tock 3\n") != NULL);
+        free(out);
+    }
 
     usleep(1500000);
     char *renew2 = lease_renew_time(&cl, "gpu-node-1");
@@ -433,6 +447,20 @@ static void test_restarts_and_probes(void)
     CHECK_STR_CONTAINS(json_string_value(json_object_get(last, "message")),
                        "Liveness probe failed");
     json_decref(pod);
+    /* what happened is on record as Events, as `kubectl describe` shows them */
+    json_t *events = get(cl.c, "/api/v1/namespaces/default/events?fieldSelector="
+                               "involvedObject.name%3Dprobed");
+    char *text = events ? json_dumps(events, JSON_COMPACT) : NULL;
+    CHECK_STR_CONTAINS(text, "\"reason\":\"Unhealthy\"");
+    CHECK_STR_CONTAINS(text, "failed liveness probe, will be restarted");
+    CHECK_STR_CONTAINS(text, "\"component\":\"kubelet\"");
+    free(text);
+    json_decref(events);
+    if (kubectl_available()) {
+        char *out = kubectl(&cl, "describe pod probed");
+        CHECK_STR_CONTAINS(out, "Readiness probe failed");
+        free(out);
+    }
     CHECK_INT_EQ(corral_daemon_stop(&agent, SIGTERM), 0);
     cluster_down(&cl);
 }

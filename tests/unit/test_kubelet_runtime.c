@@ -43,6 +43,7 @@ struct env {
     json_t *status;  /* uid -> latest status */
     json_t *history; /* uid -> [every status reported] */
     json_t *stopped; /* uid -> true */
+    json_t *events;  /* [{"uid", "type", "reason", "message", "fieldPath"}] */
 };
 
 static void on_status(void *ctx, const char *ns, const char *name, const char *uid,
@@ -59,6 +60,37 @@ static void on_status(void *ctx, const char *ns, const char *name, const char *u
     json_array_append_new(h, json_deep_copy(status));
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->m);
+}
+
+static void on_event(void *ctx, const char *ns, const char *name, const char *uid,
+                     const json_t *event)
+{
+    struct env *e = ctx;
+    (void)ns;
+    (void)name;
+    pthread_mutex_lock(&e->m);
+    json_t *copy = json_deep_copy(event);
+    json_object_set_new(copy, "uid", json_string(uid));
+    json_array_append_new(e->events, copy);
+    pthread_mutex_unlock(&e->m);
+}
+
+/* Whether an event with this reason (and a message containing text) was recorded for uid. */
+static bool has_event(struct env *e, const char *uid, const char *reason, const char *text)
+{
+    bool found = false;
+    pthread_mutex_lock(&e->m);
+    size_t i;
+    json_t *ev;
+    json_array_foreach(e->events, i, ev)
+    {
+        const char *m = json_string_value(json_object_get(ev, "message"));
+        found |= strcmp(json_string_value(json_object_get(ev, "uid")), uid) == 0 &&
+                 strcmp(json_string_value(json_object_get(ev, "reason")), reason) == 0 &&
+                 (!text || (m && strstr(m, text)));
+    }
+    pthread_mutex_unlock(&e->m);
+    return found;
 }
 
 static void on_stopped(void *ctx, const char *ns, const char *name, const char *uid)
@@ -90,6 +122,7 @@ static void env_up(struct env *e, const char *topo_file)
     e->status = json_object();
     e->history = json_object();
     e->stopped = json_object();
+    e->events = json_array();
     struct corral_runtime_config cfg = {
         .node_name = node,
         .state_dir = e->dir,
@@ -105,6 +138,7 @@ static void env_up(struct env *e, const char *topo_file)
         .max_pods = env_max_pods,
         .on_status = on_status,
         .on_stopped = on_stopped,
+        .on_event = on_event,
         .ctx = e,
     };
     CHECK_INT_EQ(corral_runtime_new(&cfg, &e->rt), 0);
@@ -125,6 +159,7 @@ static void env_down(struct env *e)
     json_decref(e->status);
     json_decref(e->history);
     json_decref(e->stopped);
+    json_decref(e->events);
     pthread_mutex_destroy(&e->m);
     pthread_cond_destroy(&e->cv);
     if (e->cg.root[0])
@@ -335,6 +370,7 @@ static void test_command_env_and_logs(void)
     CHECK_STR_EQ(json_string_value(json_object_get(st, "qosClass")), "BestEffort");
     CHECK(json_string_value(json_object_get(st, "startTime")) != NULL);
     CHECK_STR_EQ(pod_log(&e, "hello", "app", false), "hello world from hello\n/tmp\noops\n");
+    CHECK(has_event(&e, uid_of(pod), "Started", "Started container app"));
     CHECK_STR_EQ(pod_log(&e, "hello", NULL, false), "hello world from hello\n/tmp\noops\n");
     json_decref(st);
     json_decref(sources);
@@ -393,6 +429,7 @@ static void test_restart_policies(void)
     }
     pthread_mutex_unlock(&e.m);
     CHECK(backoff_seen);
+    CHECK(has_event(&e, uid_of(onfail), "BackOff", "Back-off restarting failed container app"));
 
     st = wait_for(&e, uid_of(always), app_restarted_twice, NULL, 15000);
     CHECK(phase_is(st, "Running"));
@@ -574,6 +611,8 @@ static void test_liveness_and_startup(void)
     CHECK_INT_EQ(json_integer_value(json_object_get(last, "signal")), 15);
     CHECK_STR_CONTAINS(json_string_value(json_object_get(last, "message")),
                        "Liveness probe failed: command exited with code 1");
+    CHECK(has_event(&e, uid_of(live), "Unhealthy", "Liveness probe failed"));
+    CHECK(has_event(&e, uid_of(live), "Killing", "failed liveness probe, will be restarted"));
     json_decref(st);
     st = wait_for(&e, uid_of(startup), app_restarted, NULL, 15000);
     last = json_object_get(json_object_get(ctr_status(st, "app"), "lastState"), "terminated");
@@ -903,6 +942,7 @@ static void test_admission(void)
     CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, b, NULL), 0);
     json_t *st = wait_for(&e, uid_of(b), phase_is, "Failed", 5000);
     CHECK_STR_EQ(json_string_value(json_object_get(st, "reason")), "OutOfcpu");
+    CHECK(has_event(&e, uid_of(b), "OutOfcpu", "Node didn't have enough resource: cpu"));
     CHECK_STR_EQ(json_string_value(json_object_get(st, "message")),
                  "Node didn't have enough resource: cpu, requested: 3000, used: 3000, capacity: "
                  "4000");
