@@ -5,9 +5,8 @@
 # H100 NVLink machine and a T4 machine, from hwloc exports) join the cluster; `get nodes`
 # shows GPU count and model; pods bound with the binding subresource show NODE, IP and their
 # GPUs in `get pods -o wide`; `logs` (plain, -f, --tail, --timestamps, --since, --limit-bytes,
-# --previous) comes from the agent,
-# with a clear error while the pod is not running; `describe` shows the binding and the
-# pod's events.
+# --previous) comes from the agent, with a clear error while the pod is not running;
+# `describe` shows the binding and the pod's events.
 source "$(dirname "$0")/lib.sh" "$@"
 TOPO=$SHARED/hwloc-topologies
 start_apiserver
