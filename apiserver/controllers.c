@@ -236,6 +236,8 @@ static void relist(struct corral_ctrl *c)
         }
         corral_store_list_clear(&l);
     }
+    if (c->def->relisted)
+        c->def->relisted(c);
     corral_debug("controllers", "%s: relisted at revision %lld", c->def->name,
                  (long long)c->cursor);
 }

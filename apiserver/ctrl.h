@@ -54,6 +54,8 @@ struct corral_ctrl_def {
     void (*resync)(struct corral_ctrl *c);
     /* Reconciles key. Returns 0, or < 0 to be retried with back-off. */
     int (*sync)(struct corral_ctrl *c, const char *key);
+    /* Optional: the relist is over (live events follow). */
+    void (*relisted)(struct corral_ctrl *c);
 };
 
 /* The controllers the runner starts (defined in ctrl_*.c). */

@@ -306,11 +306,47 @@ static void dep_resync(struct corral_ctrl *c)
 
 /* ---- the pod template hash ---- */
 
+/* Drops null members (a client's "creationTimestamp": null means absent), recursively. */
+static void strip_nulls(json_t *v)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) strip_nulls(e);
+        return;
+    }
+    if (!json_is_object(v))
+        return;
+    const char *k;
+    json_t *e, *tmp;
+    json_object_foreach_safe(v, tmp, k, e)
+    {
+        if (json_is_null(e))
+            json_object_del(v, k);
+        else
+            strip_nulls(e);
+    }
+}
+
+/* The template as compared and hashed: no nulls, no pod-template-hash label. */
+static json_t *normalized_template(const json_t *tmpl)
+{
+    json_t *copy = json_deep_copy(tmpl);
+    strip_nulls(copy);
+    json_t *meta = json_object_get(copy, "metadata");
+    json_t *labels = json_object_get(meta, "labels");
+    json_object_del(labels, HASH_LABEL);
+    if (labels && json_object_size(labels) == 0)
+        json_object_del(meta, "labels");
+    if (meta && json_object_size(meta) == 0)
+        json_object_del(copy, "metadata");
+    return copy;
+}
+
 /* As Kubernetes' ComputeHash + rand.SafeEncodeString. out holds at least 11 bytes. */
 static void template_hash(const json_t *tmpl, json_int_t collisions, char out[16])
 {
-    json_t *copy = json_deep_copy(tmpl);
-    json_object_del(json_object_get(json_object_get(copy, "metadata"), "labels"), HASH_LABEL);
+    json_t *copy = normalized_template(tmpl);
     char *text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(copy);
     uint32_t h = 2166136261u;
@@ -337,15 +373,7 @@ static void template_hash(const json_t *tmpl, json_int_t collisions, char out[16
 
 static bool same_template(const json_t *rs_tmpl, const json_t *dep_tmpl)
 {
-    json_t *a = json_deep_copy(rs_tmpl), *b = json_deep_copy(dep_tmpl);
-    json_object_del(json_object_get(json_object_get(a, "metadata"), "labels"), HASH_LABEL);
-    json_object_del(json_object_get(json_object_get(b, "metadata"), "labels"), HASH_LABEL);
-    json_t *la = json_object_get(json_object_get(a, "metadata"), "labels");
-    json_t *lb = json_object_get(json_object_get(b, "metadata"), "labels");
-    if (la && json_object_size(la) == 0)
-        json_object_del(json_object_get(a, "metadata"), "labels");
-    if (lb && json_object_size(lb) == 0)
-        json_object_del(json_object_get(b, "metadata"), "labels");
+    json_t *a = normalized_template(rs_tmpl), *b = normalized_template(dep_tmpl);
     bool eq = json_equal(a, b);
     json_decref(a);
     json_decref(b);
@@ -623,27 +651,29 @@ static int create_new_rs(struct dep_sync *s)
     return 0;
 }
 
-/* Keeps the new ReplicaSet's revision newest and the Deployment's annotation equal to it. */
+/*
+ * Keeps the new ReplicaSet's revision newest, its minReadySeconds and annotations (such as
+ * kubernetes.io/change-cause) those of the Deployment, and the Deployment's revision
+ * annotation equal to it.
+ */
 static int sync_revision(struct dep_sync *s)
 {
     if (!s->new_rs)
         return 0;
     long rev = max_old_revision(s) + 1;
-    int rc = 0;
-    if (s->new_rs->revision < rev ||
-        corral_ctrl_int(json_object_get(s->new_rs->obj, "spec"), "minReadySeconds", 0) !=
-            s->min_ready) {
-        json_t *rs = json_deep_copy(s->new_rs->obj);
-        if (s->new_rs->revision < rev)
-            set_annotation_long(rs, REVISION, rev);
-        else
-            rev = s->new_rs->revision;
-        json_object_set_new(json_object_get(rs, "spec"), "minReadySeconds",
-                            json_integer(s->min_ready));
-        rc = write_rs(s, s->new_rs, rs);
-    } else {
+    json_t *rs = json_deep_copy(s->new_rs->obj);
+    if (s->new_rs->revision < rev)
+        set_annotation_long(rs, REVISION, rev);
+    else
         rev = s->new_rs->revision;
-    }
+    json_object_set_new(json_object_get(rs, "spec"), "minReadySeconds",
+                        json_integer(s->min_ready));
+    copy_annotations(s->d, rs);
+    int rc = 0;
+    if (!json_equal(rs, s->new_rs->obj))
+        rc = write_rs(s, s->new_rs, rs);
+    else
+        json_decref(rs);
     if (rc == 0 && annotation_long(s->d, REVISION) != rev) {
         json_t *d = json_deep_copy(s->d), *out = NULL;
         set_annotation_long(d, REVISION, rev);

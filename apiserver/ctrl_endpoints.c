@@ -5,7 +5,9 @@
  * ready ones in addresses, the others in notReadyAddresses (all in addresses with
  * publishNotReadyAddresses), pods being deleted or finished left out. Each service port's
  * targetPort is resolved per pod (a number, or a named container port of the pod); pods that
- * resolve to the same ports share a subset, addresses sorted by IP. Services without a
+ * resolve to the same ports share a subset, addresses sorted by IP; beyond 1000 addresses the
+ * object is truncated (ready ones kept first) and annotated
+ * endpoints.kubernetes.io/over-capacity=truncated, as in Kubernetes. Services without a
  * selector are left to their users; a deleted Service takes its Endpoints with it.
  *
  * Indexes: pod summaries, each Service's selector and ports, and the membership both ways
@@ -28,6 +30,8 @@
 
 #define SVC_PREFIX "/registry/services/"
 #define POD_PREFIX "/registry/pods/"
+#define MAX_ADDRESSES 1000
+#define OVER_CAPACITY "endpoints.kubernetes.io/over-capacity"
 
 struct ep_svc {
     char *key, *ns, *name;
@@ -36,9 +40,11 @@ struct ep_svc {
 };
 
 struct ep_state {
-    struct corral_ctrl_pods pods;
+    struct corral_ctrl_pods pods;    /* only pods some Service selects */
     struct corral_ctrl_map svcs;     /* service key -> ep_svc */
+    struct corral_ctrl_map by_ns;    /* namespace -> set of service keys */
     struct corral_ctrl_map pod_svcs; /* pod key -> set of service keys */
+    bool relisting;                  /* the runner is replaying the whole store */
 };
 
 static void svc_free(void *v)
@@ -59,7 +65,26 @@ static void ep_reset(struct corral_ctrl *c)
     struct ep_state *st = corral_ctrl_state(c);
     corral_ctrl_pods_clear(&st->pods);
     corral_ctrl_map_clear(&st->svcs, svc_free);
+    corral_ctrl_multimap_clear(&st->by_ns);
     corral_ctrl_multimap_clear(&st->pod_svcs);
+    st->relisting = true;
+}
+
+static bool selects(const struct ep_svc *s, const struct corral_ctrl_pod *pod);
+
+/* Keeps the pods some Service of their namespace selects. */
+static bool keep_pod(const struct corral_ctrl_pod *pod, void *ctx)
+{
+    struct ep_state *st = ctx;
+    struct corral_ctrl_map *set = corral_ctrl_multimap_get(&st->by_ns, pod->ns);
+    size_t pos = 0;
+    const char *key;
+    while (set && corral_ctrl_map_next(set, &pos, &key, NULL)) {
+        struct ep_svc *s = corral_ctrl_map_get(&st->svcs, key);
+        if (s && selects(s, pod))
+            return true;
+    }
+    return false;
 }
 
 static int ep_init(struct corral_ctrl *c)
@@ -67,7 +92,8 @@ static int ep_init(struct corral_ctrl *c)
     struct ep_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods);
+    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS | CORRAL_POD_PORTS | CORRAL_POD_ADDRESS,
+                          keep_pod, st);
     corral_ctrl_set_state(c, st);
     return 0;
 }
@@ -101,6 +127,7 @@ static void drop_service(struct ep_state *st, const char *key)
     struct ep_svc *s = corral_ctrl_map_del(&st->svcs, key);
     if (!s)
         return;
+    corral_ctrl_multimap_del(&st->by_ns, s->ns, key);
     size_t pos = 0;
     const char *pod_key;
     while (corral_ctrl_map_next(&s->members, &pos, &pod_key, NULL))
@@ -126,6 +153,30 @@ static struct ep_svc *parse_service(const json_t *obj, const char *key)
     return s;
 }
 
+/*
+ * A new or changed Service: reads the pods of its namespace from the store (the index holds
+ * only pods some Service already selected) and records those it selects.
+ */
+static void load_members(struct corral_ctrl *c, struct ep_state *st, struct ep_svc *s)
+{
+    char prefix[CORRAL_CTRL_KEY_MAX];
+    snprintf(prefix, sizeof(prefix), "%s%s/", POD_PREFIX, s->ns);
+    struct corral_store_list_opts opts = {.prefix = prefix};
+    struct corral_store_list l = {0};
+    if (corral_store_list(corral_ctrl_srv(c)->store, &opts, &l) < 0)
+        return;
+    for (size_t i = 0; i < l.n; i++) {
+        struct corral_store_event ev = {.type = CORRAL_EVENT_ADDED, .key = l.keys[i],
+                                        .value = l.items[i]};
+        struct corral_ctrl_pod *old = NULL;
+        struct corral_ctrl_pod *pod = corral_ctrl_pods_apply(&st->pods, &ev, &old);
+        if (pod && selects(s, pod))
+            join(st, s, pod->key);
+        corral_ctrl_pod_free(old);
+    }
+    corral_store_list_clear(&l);
+}
+
 static void observe_service(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
     struct ep_state *st = corral_ctrl_state(c);
@@ -140,12 +191,9 @@ static void observe_service(struct corral_ctrl *c, const struct corral_store_eve
         svc_free(s);
         return;
     }
-    size_t pos = 0;
-    const char *key;
-    void *v;
-    while (s->sel && corral_ctrl_map_next(&st->pods.by_key, &pos, &key, &v))
-        if (selects(s, v))
-            join(st, s, key);
+    corral_ctrl_multimap_add(&st->by_ns, s->ns, s->key);
+    if (s->sel && !st->relisting)
+        load_members(c, st, s);
 }
 
 static bool same_str(const char *a, const char *b)
@@ -189,11 +237,11 @@ static void observe_pod(struct corral_ctrl *c, const struct corral_store_event *
         corral_ctrl_pod_free(old);
         return;
     }
-    void *v;
+    struct corral_ctrl_map *in_ns = corral_ctrl_multimap_get(&st->by_ns, pod->ns);
     pos = 0;
-    while (corral_ctrl_map_next(&st->svcs, &pos, &skey, &v)) {
-        struct ep_svc *s = v;
-        if (!selects(s, pod) || corral_ctrl_map_get(&s->members, ev->key))
+    while (in_ns && corral_ctrl_map_next(in_ns, &pos, &skey, NULL)) {
+        struct ep_svc *s = corral_ctrl_map_get(&st->svcs, skey);
+        if (!s || !selects(s, pod) || corral_ctrl_map_get(&s->members, ev->key))
             continue;
         join(st, s, ev->key);
         corral_ctrl_enqueue(c, skey, 0);
@@ -352,6 +400,41 @@ static json_t *build_subsets(struct ep_state *st, const struct ep_svc *s, const 
     return subsets;
 }
 
+/*
+ * Keeps at most MAX_ADDRESSES addresses, ready ones first, as Kubernetes does since 1.22 (a
+ * larger Endpoints object is truncated and annotated; EndpointSlices carry the rest there).
+ * Returns true when something was dropped.
+ */
+static bool truncate_subsets(json_t *subsets)
+{
+    size_t budget = MAX_ADDRESSES, total = 0, i;
+    json_t *sub;
+    json_array_foreach(subsets, i, sub) total += json_array_size(json_object_get(sub,
+                                                                                 "addresses")) +
+                                                 json_array_size(json_object_get(
+                                                     sub, "notReadyAddresses"));
+    if (total <= MAX_ADDRESSES)
+        return false;
+    static const char *const fields[] = {"addresses", "notReadyAddresses"};
+    for (int f = 0; f < 2; f++) {
+        json_array_foreach(subsets, i, sub)
+        {
+            json_t *arr = json_object_get(sub, fields[f]);
+            while (json_array_size(arr) > budget)
+                json_array_remove(arr, json_array_size(arr) - 1);
+            budget -= json_array_size(arr);
+            if (arr && json_array_size(arr) == 0)
+                json_object_del(sub, fields[f]);
+        }
+    }
+    for (i = json_array_size(subsets); i-- > 0;) {
+        sub = json_array_get(subsets, i);
+        if (!json_object_get(sub, "addresses") && !json_object_get(sub, "notReadyAddresses"))
+            json_array_remove(subsets, i);
+    }
+    return true;
+}
+
 /* ---- sync ---- */
 
 static json_t *desired_labels(const json_t *svc)
@@ -369,7 +452,7 @@ static json_t *desired_labels(const json_t *svc)
 }
 
 static int write_endpoints(struct corral_ctrl *c, const struct ep_svc *s, json_t *subsets,
-                           json_t *labels)
+                           json_t *labels, bool truncated)
 {
     const struct corral_resource *eps = corral_ctrl_kinds()->endpoints;
     json_t *cur = NULL;
@@ -388,10 +471,24 @@ static int write_endpoints(struct corral_ctrl *c, const struct ep_svc *s, json_t
         json_object_set(meta, "labels", labels);
     else
         json_object_del(meta, "labels");
+    json_t *ann = json_object_get(meta, "annotations");
+    if (truncated) {
+        if (!json_is_object(ann)) {
+            ann = json_object();
+            json_object_set_new(meta, "annotations", ann);
+        }
+        json_object_set_new(ann, OVER_CAPACITY, json_string("truncated"));
+    } else if (ann) {
+        json_object_del(ann, OVER_CAPACITY);
+        if (json_object_size(ann) == 0)
+            json_object_del(meta, "annotations");
+    }
+    json_t *cmeta = json_object_get(cur, "metadata");
     bool same = cur && json_equal(json_object_get(cur, "subsets"), json_object_get(want,
                                                                                    "subsets")) &&
-                json_equal(json_object_get(json_object_get(cur, "metadata"), "labels"),
-                           json_object_get(meta, "labels"));
+                json_equal(json_object_get(cmeta, "labels"), json_object_get(meta, "labels")) &&
+                json_equal(json_object_get(cmeta, "annotations"),
+                           json_object_get(meta, "annotations"));
     if (same)
         rc = 0;
     else if (cur)
@@ -424,13 +521,20 @@ static int ep_sync(struct corral_ctrl *c, const char *key)
         return rc == CORRAL_ENOTFOUND ? 0 : rc;
     json_t *subsets = build_subsets(st, s, svc);
     json_t *labels = desired_labels(svc);
-    rc = write_endpoints(c, s, subsets, labels);
+    bool truncated = truncate_subsets(subsets);
+    rc = write_endpoints(c, s, subsets, labels, truncated);
     if (rc == CORRAL_EEXISTS)
         rc = CORRAL_ECONFLICT; /* created meanwhile: retry as an update */
     json_decref(subsets);
     json_decref(labels);
     json_decref(svc);
     return rc;
+}
+
+static void ep_relisted(struct corral_ctrl *c)
+{
+    struct ep_state *st = corral_ctrl_state(c);
+    st->relisting = false;
 }
 
 const struct corral_ctrl_def corral_ctrl_endpoints = {
@@ -444,4 +548,5 @@ const struct corral_ctrl_def corral_ctrl_endpoints = {
     .observe = ep_observe,
     .resync = ep_resync,
     .sync = ep_sync,
+    .relisted = ep_relisted,
 };

@@ -83,12 +83,18 @@ static void job_reset(struct corral_ctrl *c)
     corral_ctrl_map_clear(&st->jobs, ent_free);
 }
 
+/* Pods a Job owns or could adopt, and pods still holding a Job's tracking finalizer. */
+static bool keep_pod(const struct corral_ctrl_pod *pod, void *ctx)
+{
+    return !pod->owner_uid || pod->job_tracking || corral_ctrl_pod_owned_by(pod, "Job");
+}
+
 static int job_init(struct corral_ctrl *c)
 {
     struct job_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods);
+    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS, keep_pod, NULL);
     corral_ctrl_set_state(c, st);
     return 0;
 }
@@ -422,15 +428,17 @@ static long count_total(const struct job_sync *s, const char *field, const json_
     return (long)corral_ctrl_int(s->status, field, 0) + (long)json_array_size(unc);
 }
 
-/* After the status is stored: drop the finalizers of the pods it lists as uncounted. */
+/*
+ * After the status is stored: drops the finalizer of every pod that is finished or being
+ * deleted. track_new() has recorded each one the Job counts in uncountedTerminatedPods (now
+ * stored); the others (stopped by a suspension or after the Job finished) are not counted.
+ */
 static int release_uncounted(struct job_sync *s)
 {
     int rc = 0;
     for (size_t i = 0; i < s->npods; i++) {
         struct corral_ctrl_pod *p = s->pods[i];
-        bool listed = uid_in(s->unc_ok, p->uid) || uid_in(s->unc_fail, p->uid);
-        bool finished_job_pod = s->finished && !corral_ctrl_pod_active(p);
-        if (p->job_tracking && (listed || finished_job_pod || corral_ctrl_deleting(s->job))) {
+        if (p->job_tracking && (!corral_ctrl_pod_active(p) || corral_ctrl_deleting(s->job))) {
             int r = remove_tracking(s->c, p->ns, p->name);
             if (r < 0)
                 rc = r;
@@ -661,7 +669,7 @@ static long restarts(const struct job_sync *s, struct corral_ctrl_pod **active, 
 {
     long n = 0;
     for (long i = 0; i < nactive; i++)
-        if (active[i]->restart_policy && strcmp(active[i]->restart_policy, "OnFailure") == 0)
+        if (active[i]->on_failure)
             n += active[i]->restarts;
     return n;
 }

@@ -65,7 +65,7 @@ static size_t find_slot(const struct corral_ctrl_map *m, const char *key, unsign
 
 static int grow(struct corral_ctrl_map *m)
 {
-    size_t cap = m->cap ? m->cap : 16;
+    size_t cap = m->cap ? m->cap : 4;
     while (m->n * 2 >= cap)
         cap *= 2;
     struct corral_ctrl_map_slot *slots = calloc(cap, sizeof(*slots));

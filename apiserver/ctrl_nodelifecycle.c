@@ -95,12 +95,18 @@ static void nl_reset(struct corral_ctrl *c)
     corral_ctrl_enqueue(c, MONITOR, MONITOR_MS);
 }
 
+/* Only pods bound to a node concern node health. */
+static bool keep_pod(const struct corral_ctrl_pod *pod, void *ctx)
+{
+    return pod->node != NULL;
+}
+
 static int nl_init(struct corral_ctrl *c)
 {
     struct nl_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods);
+    corral_ctrl_pods_init(&st->pods, CORRAL_POD_TOLERATIONS, keep_pod, NULL);
     corral_ctrl_set_state(c, st);
     return 0;
 }
@@ -488,7 +494,6 @@ static bool node_needs_sync(const struct corral_ctrl *c, const struct nl_node *n
 static int monitor(struct corral_ctrl *c)
 {
     struct nl_state *st = corral_ctrl_state(c);
-    st->relisting = false;
     size_t pos = 0;
     const char *name;
     void *v;
@@ -636,6 +641,12 @@ static int nl_sync(struct corral_ctrl *c, const char *key)
     return sync_pod(c, key);
 }
 
+static void nl_relisted(struct corral_ctrl *c)
+{
+    struct nl_state *st = corral_ctrl_state(c);
+    st->relisting = false;
+}
+
 const struct corral_ctrl_def corral_ctrl_nodelifecycle = {
     .name = "nodelifecycle",
     .component = "node-controller",
@@ -647,4 +658,5 @@ const struct corral_ctrl_def corral_ctrl_nodelifecycle = {
     .observe = nl_observe,
     .resync = nl_resync,
     .sync = nl_sync,
+    .relisted = nl_relisted,
 };

@@ -27,16 +27,28 @@ enum corral_pod_phase {
     CORRAL_POD_FAILED,
 };
 
+/* Optional fields of a summary: each controller keeps only what it reads. */
+enum corral_ctrl_pod_fields {
+    CORRAL_POD_LABELS = 1 << 0,      /* labels */
+    CORRAL_POD_PORTS = 1 << 1,       /* named container ports */
+    CORRAL_POD_TOLERATIONS = 1 << 2, /* tolerations */
+    CORRAL_POD_ADDRESS = 1 << 3,     /* podIP, hostname, subdomain */
+};
+
 struct corral_ctrl_pod {
-    char *key, *ns, *name, *uid;
-    char *owner_uid;  /* controller ownerReference's uid, or NULL */
-    char *node;       /* spec.nodeName, or NULL */
-    char *ip;         /* status.podIP, or NULL */
-    char *hostname;   /* spec.hostname, or NULL */
-    char *subdomain;  /* spec.subdomain, or NULL */
-    json_t *labels;      /* owned; an object (maybe empty) */
-    json_t *ports;       /* owned: [{name, containerPort, protocol}] of named container ports */
-    json_t *tolerations; /* owned: spec.tolerations or NULL */
+    char *key;              /* "key\0ns\0name": ns and name point into this allocation */
+    const char *ns, *name;
+    char *uid;
+    char *owner_uid;        /* controller ownerReference's uid, or NULL */
+    char owner_kind[24];    /* its kind ("ReplicaSet", "Job"), "" when none */
+    char *node;             /* spec.nodeName, or NULL */
+    char *ip;               /* status.podIP, or NULL (CORRAL_POD_ADDRESS) */
+    char *hostname;         /* spec.hostname, or NULL (CORRAL_POD_ADDRESS) */
+    char *subdomain;        /* spec.subdomain, or NULL (CORRAL_POD_ADDRESS) */
+    /* Shared, read-only values (identical ones are stored once per index): never modify. */
+    json_t *labels;      /* an object, maybe empty (CORRAL_POD_LABELS; else NULL) */
+    json_t *ports;       /* [{name, containerPort, protocol}] of named ports, or NULL */
+    json_t *tolerations; /* spec.tolerations, or NULL */
     time_t created;
     time_t deleting; /* metadata.deletionTimestamp, 0 = not being deleted */
     long grace;      /* metadata.deletionGracePeriodSeconds */
@@ -45,25 +57,34 @@ struct corral_ctrl_pod {
     time_t ready_since; /* the Ready condition's lastTransitionTime */
     int restarts;       /* sum of container restartCounts */
     bool job_tracking;  /* carries the Job tracking finalizer */
-    bool has_finalizers;
+    bool on_failure;    /* restartPolicy OnFailure */
     int completion_index; /* batch.kubernetes.io/job-completion-index, -1 if none */
-    char *restart_policy;
 };
+
+/* Whether the index keeps a pod (a controller ignores pods it can never act on). */
+typedef bool (*corral_ctrl_pod_keep_fn)(const struct corral_ctrl_pod *pod, void *ctx);
 
 struct corral_ctrl_pods {
     struct corral_ctrl_map by_key;   /* key -> struct corral_ctrl_pod */
     struct corral_ctrl_map by_owner; /* controller uid -> set of keys */
     struct corral_ctrl_map by_node;  /* node name -> set of keys */
     struct corral_ctrl_map orphans;  /* namespace -> set of keys of pods without controller */
+    struct corral_ctrl_map interned; /* compact JSON -> the shared json_t */
+    unsigned fields;
+    corral_ctrl_pod_keep_fn keep;
+    void *keep_ctx;
+    unsigned applies; /* since the last sweep of interned values */
 };
 
-void corral_ctrl_pods_init(struct corral_ctrl_pods *p);
+/* fields: the optional fields to keep; keep (NULL = every pod) filters what is indexed. */
+void corral_ctrl_pods_init(struct corral_ctrl_pods *p, unsigned fields,
+                           corral_ctrl_pod_keep_fn keep, void *keep_ctx);
 void corral_ctrl_pods_clear(struct corral_ctrl_pods *p);
 
 /*
  * Applies a store event about a pod. Returns the new summary (borrowed; NULL when the pod is
- * gone or unreadable); *old receives the previous summary, detached from the index (the
- * caller frees it with corral_ctrl_pod_free), or NULL.
+ * gone, unreadable or not kept); *old receives the previous summary, detached from the index
+ * (the caller frees it with corral_ctrl_pod_free), or NULL.
  */
 struct corral_ctrl_pod *corral_ctrl_pods_apply(struct corral_ctrl_pods *p,
                                                const struct corral_store_event *ev,
@@ -79,10 +100,10 @@ struct corral_ctrl_pod *corral_ctrl_pods_get(const struct corral_ctrl_pods *p, c
 long corral_ctrl_pods_collect(const struct corral_ctrl_pods *p, const struct corral_ctrl_map *set,
                               struct corral_ctrl_pod ***out);
 
-/* Parses a Pod into a new summary (caller frees), or NULL. key is copied. */
-struct corral_ctrl_pod *corral_ctrl_pod_parse(const json_t *pod, const char *key);
 void corral_ctrl_pod_free(struct corral_ctrl_pod *pod);
 
+/* True when the pod's controller reference names kind (e.g. "ReplicaSet"). */
+bool corral_ctrl_pod_owned_by(const struct corral_ctrl_pod *pod, const char *kind);
 /* Not Succeeded/Failed and not being deleted. */
 bool corral_ctrl_pod_active(const struct corral_ctrl_pod *pod);
 /* Ready for at least min_ready seconds at now. */

@@ -60,12 +60,18 @@ static void rs_reset(struct corral_ctrl *c)
     corral_ctrl_map_clear(&st->by_key, ent_free);
 }
 
+/* Pods a ReplicaSet owns or could adopt; others are no business of this controller. */
+static bool keep_pod(const struct corral_ctrl_pod *pod, void *ctx)
+{
+    return !pod->owner_uid || corral_ctrl_pod_owned_by(pod, "ReplicaSet");
+}
+
 static int rs_init(struct corral_ctrl *c)
 {
     struct rs_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods);
+    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS, keep_pod, NULL);
     corral_ctrl_map_init(&st->by_key);
     corral_ctrl_map_init(&st->by_uid);
     corral_ctrl_set_state(c, st);

@@ -708,6 +708,17 @@ static void test_job_deadline_indexed_ttl(void)
     json_decref(j);
     WAIT_FOR(live_pods(c, "job-name=slow") == 0, 10);
 
+    /* suspend stops the pods; resuming starts them again */
+    create(c, BATCH "/jobs", job("pause", 2, 2, 6));
+    WAIT_FOR(live_pods(c, "job-name=pause") == 2, 10);
+    merge_patch(c, BATCH "/jobs/pause", "{\"spec\":{\"suspend\":true}}");
+    WAIT_FOR(job_condition(c, "pause", "Suspended"), 10);
+    WAIT_FOR(count(c, NS "/pods", "job-name=pause") == 0, 10); /* finalizers released */
+    merge_patch(c, BATCH "/jobs/pause", "{\"spec\":{\"suspend\":false}}");
+    WAIT_FOR(live_pods(c, "job-name=pause") == 2, 10);
+    CHECK(!job_condition(c, "pause", "Suspended"));
+    CHECK(status_is(c, BATCH "/jobs/pause", "failed", 0));
+
     /* Indexed: one pod per index, each told its index */
     json_t *idx = job("idx", 3, 3, 6);
     json_object_set_new(json_object_get(idx, "spec"), "completionMode", json_string("Indexed"));
