@@ -396,6 +396,26 @@ struct conflict_ctx {
 };
 
 /*
+ * "conflict with MANAGER" as Kubernetes words it: `"kubectl" with subresource "scale" using
+ * apps/v1 at 2026-01-01T00:00:00Z` (subresource, version and time only where they apply).
+ */
+static void manager_text(const json_t *entry, char *buf, size_t len)
+{
+    const char *m = json_string_value(json_object_get(entry, "manager"));
+    const char *op = json_string_value(json_object_get(entry, "operation"));
+    const char *sub = json_string_value(json_object_get(entry, "subresource"));
+    const char *av = json_string_value(json_object_get(entry, "apiVersion"));
+    const char *t = json_string_value(json_object_get(entry, "time"));
+    size_t n = (size_t)snprintf(buf, len, "conflict with \"%s\"", m ? m : "");
+    if (sub && *sub && n < len)
+        n += (size_t)snprintf(buf + n, len - n, " with subresource \"%s\"", sub);
+    if (op && strcmp(op, "Update") == 0 && n < len)
+        n += (size_t)snprintf(buf + n, len - n, " using %s", av ? av : "");
+    if (op && strcmp(op, "Update") == 0 && t && n < len)
+        snprintf(buf + n, len - n, " at %s", t);
+}
+
+/*
  * A leaf conflicts when the applier would change a value that another manager owns. Applying
  * the value already there is no conflict: the field becomes shared, as in Kubernetes.
  */
@@ -418,10 +438,7 @@ static void conflict_leaf(json_t *const *path, size_t depth, void *vctx)
             continue;
         char field[512], msg[700];
         path_text(path, depth, field, sizeof(field));
-        snprintf(msg, sizeof(msg), "conflict with \"%s\"%s%s", m,
-                 op && strcmp(op, "Update") == 0 ? " using " : "",
-                 op && strcmp(op, "Update") == 0 ? json_string_value(json_object_get(e, "apiVersion"))
-                                                 : "");
+        manager_text(e, msg, sizeof(msg));
         json_array_append_new(c->causes, json_pack("{s:s, s:s, s:s}", "reason",
                                                    "FieldManagerConflict", "message", msg,
                                                    "field", field));

@@ -187,6 +187,18 @@ if [ "$E2E_TRANSPORT" = tls ]; then
     err_has 'Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:default:nobody" cannot list resource "pods" in API group "" in the namespace "default"'
     run auth can-i create pods --as=alice
     out_eq no
+    ok create role pod-reader --verb=get,list,watch --resource=pods
+    ok create rolebinding alice-reads --role=pod-reader --user=alice
+    ok get role pod-reader
+    out_matches '^NAME +CREATED AT$'
+    ok get rolebinding alice-reads -o wide
+    out_matches '^NAME +ROLE +AGE +USERS +GROUPS +SERVICEACCOUNTS$'
+    out_matches '^alice-reads +Role/pod-reader +[0-9]+s +alice *$'
+    run auth can-i list pods --as=alice
+    out_eq yes
+    ok get pods --as=alice
+    fails delete cm shared --as=alice
+    err_has 'Error from server (Forbidden): configmaps "shared" is forbidden: User "alice" cannot delete resource "configmaps" in API group "" in the namespace "default"'
     sed 's/^\( *token:\).*/\1 not-a-valid-token/' "$KUBECONFIG" >"$T/wrong.kubeconfig"
     run --kubeconfig "$T/wrong.kubeconfig" --context admin-token@corral get pods
     err_has 'error: You must be logged in to the server'

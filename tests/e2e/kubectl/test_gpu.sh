@@ -4,9 +4,9 @@
 # GPU nodes and pods through kubectl, with real node agents: two `corral kubelet`s (an
 # H100 NVLink machine and a T4 machine, from hwloc exports) join the cluster; `get nodes`
 # shows GPU count and model; pods bound with the binding subresource show NODE, IP and their
-# GPUs in `get pods -o wide`; `logs` (plain, --tail, --timestamps, -f) comes from the agent,
-# with a clear error while the pod is not running; `describe` shows the binding and the
-# pod's events.
+# GPUs in `get pods -o wide`; `logs` (plain, -f, --tail, --timestamps, --since, --limit-bytes,
+# --previous) comes from the agent, with a clear error while the pod is not running;
+# `describe` shows the binding and the pod's events.
 source "$(dirname "$0")/lib.sh" "$@"
 TOPO=$SHARED/hwloc-topologies
 start_apiserver
@@ -110,6 +110,10 @@ ok logs preview -c render
 out_eq "share=$uuid3"
 ok logs pod/preview --limit-bytes=5
 out_eq "share"
+ok logs preview --since=1h
+out_eq "share=$uuid3"
+fails logs preview --previous
+err_has 'previous terminated container "render" in pod "preview" not found'
 fails logs preview -c nope
 err_has 'container nope is not valid for pod preview'
 bg follow logs -f preview
