@@ -1019,13 +1019,36 @@ static void failover(struct corral_client *c, const char *app, int toleration, d
     json_decref(pods);
 }
 
+/* The highest count among Events with reason about the object named name (0: none). */
+static long long event_count(struct corral_client *c, const char *name, const char *reason)
+{
+    json_t *items = list(c, NS "/events", NULL);
+    long long n = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e)
+    {
+        const char *r = json_string_value(json_object_get(e, "reason"));
+        const char *o = json_string_value(json_object_get(json_object_get(e, "involvedObject"),
+                                                          "name"));
+        long long k = json_integer_value(json_object_get(e, "count"));
+        if (r && o && strcmp(r, reason) == 0 && strcmp(o, name) == 0 && k > n)
+            n = k;
+    }
+    json_decref(items);
+    return n;
+}
+
 static void test_node_lease_lapse_evicts_and_replaces(void)
 {
     struct corral_daemon d = start_apiserver("2");
     struct corral_client *c = client_for(&d);
     failover(c, "fast", 2, 2, 12);
 
-    /* the node comes back: bind a replacement there, then delete the Node: its pods go */
+    /* no more renewals: lost a second time, the same Event is counted rather than repeated */
+    WAIT_FOR(event_count(c, "gpu-1", "NodeNotReady") == 2, 15);
+
+    /* bind a replacement there, then delete the Node: its pods go */
     json_t *pods = list(c, NS "/pods", "app=fast");
     const char *victim = name_of(json_array_get(pods, 0));
     char path[256];
