@@ -515,7 +515,7 @@ static json_t *conflict_status(struct corral_request *req, json_t *causes)
     return st;
 }
 
-static int check_config(struct corral_request *req, const json_t *config, json_t **status)
+static int check_config(struct corral_request *req, json_t *config, json_t **status)
 {
     char api[128];
     corral_resource_api_version(req->res, api, sizeof(api));
@@ -539,9 +539,6 @@ static int check_config(struct corral_request *req, const json_t *config, json_t
 int corral_apply_patch(struct corral_request *req, const json_t *old, const json_t *config,
                        json_t **out, json_t **status)
 {
-    int rc = check_config(req, config, status);
-    if (rc < 0)
-        return rc;
     const char *manager = corral_request_query(req, "fieldManager");
     if (!manager || !*manager) {
         *status = corral_status_from_error(CORRAL_EBADREQUEST,
@@ -549,9 +546,14 @@ int corral_apply_patch(struct corral_request *req, const json_t *old, const json
                                            "set fieldManager");
         return CORRAL_EBADREQUEST;
     }
+    json_t *cfg = json_deep_copy(config); /* unknown fields may be dropped from it */
+    int rc = check_config(req, cfg, status);
+    if (rc < 0) {
+        json_decref(cfg);
+        return rc;
+    }
     const char *force = corral_request_query(req, "force");
     bool forced = force && strcmp(force, "true") == 0;
-    json_t *cfg = json_deep_copy(config);
     json_t *meta = corral_meta_get(cfg, true);
     json_object_set_new(meta, "name", json_string(req->name));
     if (req->res->namespaced)

@@ -52,6 +52,8 @@ const struct corral_column corral_columns_job[] = {
     COL("Containers", 1), COL("Images", 1), COL("Selector", 1), END_COL};
 const struct corral_column corral_columns_lease[] = {NAME_COL, COL("Holder", 0), AGE_COL,
                                                      END_COL};
+const struct corral_column corral_columns_serviceaccount[] = {NAME_COL, COL("Secrets", 0),
+                                                              AGE_COL, END_COL};
 const struct corral_column corral_columns_crd[] = {
     NAME_COL, {"Created At", "date", "", 0, "Time the object was created.", NULL}, END_COL};
 const struct corral_column corral_columns_podgroup[] = {
@@ -510,6 +512,14 @@ void corral_row_podgroup(const struct corral_resource *res, const json_t *obj, l
     add_name(cells, obj);
     add_int(cells, int_or(obj, "spec.minMember", 0));
     add_str(cells, str_or(obj, "status.phase", "Pending"));
+    add_age(cells, obj, now);
+}
+
+void corral_row_serviceaccount(const struct corral_resource *res, const json_t *obj, long now,
+                               json_t *cells)
+{
+    add_name(cells, obj);
+    add_int(cells, (long long)json_array_size(get(obj, "secrets")));
     add_age(cells, obj, now);
 }
 
