@@ -19,8 +19,11 @@
 #include "harness.h"
 #include "meta.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1146,6 +1149,117 @@ static void test_cascading_deletes(void)
     finish(c, &d);
 }
 
+/* ---- several apiservers on one etcd: one leads the controllers ---- */
+
+static pid_t etcd_pid;
+
+static void stop_etcd(void)
+{
+    if (etcd_pid > 0) {
+        kill(etcd_pid, SIGKILL);
+        waitpid(etcd_pid, NULL, 0);
+        etcd_pid = 0;
+    }
+}
+
+/* Starts etcd on loopback; returns its client URL in url, or false when there is no etcd. */
+static bool start_etcd(char *url, size_t len)
+{
+    const char *bin = getenv("CORRAL_ETCD") ? getenv("CORRAL_ETCD") : "/usr/bin/etcd";
+    if (access(bin, X_OK) != 0)
+        return false;
+    int cport = corral_test_free_port(), pport = corral_test_free_port();
+    char data[600], curls[64], purls[64], cluster[96], log[600];
+    snprintf(data, sizeof(data), "%s/etcd", corral_test_tmpdir());
+    snprintf(log, sizeof(log), "%s/etcd.log", corral_test_tmpdir());
+    snprintf(curls, sizeof(curls), "http://127.0.0.1:%d", cport);
+    snprintf(purls, sizeof(purls), "http://127.0.0.1:%d", pport);
+    snprintf(cluster, sizeof(cluster), "default=%s", purls);
+    snprintf(url, len, "%s", curls);
+    fflush(NULL);
+    etcd_pid = fork();
+    CHECK(etcd_pid >= 0);
+    if (etcd_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(bin, bin, "--name", "default", "--data-dir", data, "--listen-client-urls", curls,
+              "--advertise-client-urls", curls, "--listen-peer-urls", purls,
+              "--initial-advertise-peer-urls", purls, "--initial-cluster", cluster, (char *)NULL);
+        _exit(127);
+    }
+    atexit(stop_etcd);
+    struct corral_client_config cfg = {.server = url, .timeout_ms = 1000};
+    struct corral_client *c;
+    CHECK(corral_client_new(&cfg, &c) == 0);
+    double until = now_s() + 30;
+    bool up = false;
+    while (!up && now_s() < until) {
+        struct corral_response r = {0};
+        up = corral_client_request(c, "POST", "/v3/maintenance/status", NULL, "{}", 2, &r) == 0 &&
+             r.status == 200;
+        corral_response_clear(&r);
+        if (!up)
+            sleep_ms(100);
+    }
+    corral_client_free(c);
+    CHECK(up);
+    return true;
+}
+
+static struct corral_daemon start_on_etcd(const char *etcd, char *listen, size_t len)
+{
+    snprintf(listen, len, "127.0.0.1:%d", corral_test_free_port());
+    struct corral_daemon d;
+    const char *argv[] = {"apiserver", "--listen", listen, "--etcd-servers", etcd,
+                          "--insecure-http", NULL};
+    CHECK(corral_daemon_start(&d, argv, 30000) == 0);
+    return d;
+}
+
+static void test_one_leader_among_apiservers(void)
+{
+    char etcd[64], la[64], lb[64];
+    if (!start_etcd(etcd, sizeof(etcd))) {
+        fprintf(stderr, "no etcd: skipped\n");
+        return;
+    }
+    struct corral_daemon a = start_on_etcd(etcd, la, sizeof(la));
+    struct corral_daemon b = start_on_etcd(etcd, lb, sizeof(lb));
+    struct corral_client *ca = client_for(&a), *cb = client_for(&b);
+    create(ca, APPS "/deployments", deployment("ha", 3, "x:1"));
+    WAIT_FOR(live_pods(cb, "app=ha") == 3, 20);
+    sleep_ms(3000); /* two controllers at work would have made more */
+    CHECK_INT_EQ(count(cb, NS "/pods", "app=ha"), 3);
+    CHECK_INT_EQ(count(cb, APPS "/replicasets", "app=ha"), 1);
+    json_t *lease = get(ca, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/"
+                            "corral-controllers");
+    CHECK(lease != NULL);
+    const char *holder = json_string_value(json_object_get(json_object_get(lease, "spec"),
+                                                           "holderIdentity"));
+    bool a_leads = holder && strstr(holder, la) != NULL;
+    CHECK(a_leads || (holder && strstr(holder, lb) != NULL));
+    json_decref(lease);
+
+    /* the leader dies without a word: the other takes over once the lease has gone silent */
+    struct corral_daemon *dead = a_leads ? &a : &b, *alive = a_leads ? &b : &a;
+    struct corral_client *c = a_leads ? cb : ca;
+    corral_daemon_stop(dead, SIGKILL);
+    double t0 = now_s();
+    merge_patch(c, APPS "/deployments/ha", "{\"spec\":{\"replicas\":5}}");
+    WAIT_FOR(live_pods(c, "app=ha") == 5, 40);
+    fprintf(stderr, "controllers taken over %.1f s after the leader died\n", now_s() - t0);
+    sleep_ms(1000);
+    CHECK_INT_EQ(count(c, NS "/pods", "app=ha"), 5);
+    corral_client_free(ca);
+    corral_client_free(cb);
+    CHECK_INT_EQ(corral_daemon_stop(alive, SIGTERM), 0);
+    stop_etcd();
+}
+
 static void on_abort(int sig)
 {
     (void)sig;
@@ -1173,6 +1287,7 @@ int main(int argc, char **argv)
         CORRAL_TEST(node_lease_lapse_evicts_and_replaces),
         CORRAL_TEST(terminating_pods_on_lost_node),
         CORRAL_TEST(cascading_deletes),
+        CORRAL_TEST(one_leader_among_apiservers),
         CORRAL_TEST(node_failover_with_defaults),
     };
     const char *only = argc > 2 ? argv[2] : NULL;
