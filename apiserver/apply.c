@@ -396,6 +396,26 @@ struct conflict_ctx {
 };
 
 /*
+ * "conflict with MANAGER" as Kubernetes words it: `"kubectl" with subresource "scale" using
+ * apps/v1 at 2026-01-01T00:00:00Z` (subresource, version and time only where they apply).
+ */
+static void manager_text(const json_t *entry, char *buf, size_t len)
+{
+    const char *m = json_string_value(json_object_get(entry, "manager"));
+    const char *op = json_string_value(json_object_get(entry, "operation"));
+    const char *sub = json_string_value(json_object_get(entry, "subresource"));
+    const char *av = json_string_value(json_object_get(entry, "apiVersion"));
+    const char *t = json_string_value(json_object_get(entry, "time"));
+    size_t n = (size_t)snprintf(buf, len, "conflict with \"%s\"", m ? m : "");
+    if (sub && *sub && n < len)
+        n += (size_t)snprintf(buf + n, len - n, " with subresource \"%s\"", sub);
+    if (op && strcmp(op, "Update") == 0 && n < len)
+        n += (size_t)snprintf(buf + n, len - n, " using %s", av ? av : "");
+    if (op && strcmp(op, "Update") == 0 && t && n < len)
+        snprintf(buf + n, len - n, " at %s", t);
+}
+
+/*
  * A leaf conflicts when the applier would change a value that another manager owns. Applying
  * the value already there is no conflict: the field becomes shared, as in Kubernetes.
  */
@@ -418,10 +438,7 @@ static void conflict_leaf(json_t *const *path, size_t depth, void *vctx)
             continue;
         char field[512], msg[700];
         path_text(path, depth, field, sizeof(field));
-        snprintf(msg, sizeof(msg), "conflict with \"%s\"%s%s", m,
-                 op && strcmp(op, "Update") == 0 ? " using " : "",
-                 op && strcmp(op, "Update") == 0 ? json_string_value(json_object_get(e, "apiVersion"))
-                                                 : "");
+        manager_text(e, msg, sizeof(msg));
         json_array_append_new(c->causes, json_pack("{s:s, s:s, s:s}", "reason",
                                                    "FieldManagerConflict", "message", msg,
                                                    "field", field));
@@ -515,7 +532,7 @@ static json_t *conflict_status(struct corral_request *req, json_t *causes)
     return st;
 }
 
-static int check_config(struct corral_request *req, const json_t *config, json_t **status)
+static int check_config(struct corral_request *req, json_t *config, json_t **status)
 {
     char api[128];
     corral_resource_api_version(req->res, api, sizeof(api));
@@ -539,9 +556,6 @@ static int check_config(struct corral_request *req, const json_t *config, json_t
 int corral_apply_patch(struct corral_request *req, const json_t *old, const json_t *config,
                        json_t **out, json_t **status)
 {
-    int rc = check_config(req, config, status);
-    if (rc < 0)
-        return rc;
     const char *manager = corral_request_query(req, "fieldManager");
     if (!manager || !*manager) {
         *status = corral_status_from_error(CORRAL_EBADREQUEST,
@@ -549,9 +563,14 @@ int corral_apply_patch(struct corral_request *req, const json_t *old, const json
                                            "set fieldManager");
         return CORRAL_EBADREQUEST;
     }
+    json_t *cfg = json_deep_copy(config); /* unknown fields may be dropped from it */
+    int rc = check_config(req, cfg, status);
+    if (rc < 0) {
+        json_decref(cfg);
+        return rc;
+    }
     const char *force = corral_request_query(req, "force");
     bool forced = force && strcmp(force, "true") == 0;
-    json_t *cfg = json_deep_copy(config);
     json_t *meta = corral_meta_get(cfg, true);
     json_object_set_new(meta, "name", json_string(req->name));
     if (req->res->namespaced)

@@ -12,11 +12,14 @@
  * watch history (410 Gone), the controller relists everything.
  *
  * The Event recorder (ctrl_events.c) is started with the controllers and stopped after them.
- * The table of controllers is at the bottom.
+ * When several apiservers share the store, the controllers run only in the one that holds the
+ * leader Lease (ctrl_leader.c): the others idle, and a runner that sees the term change drops
+ * its queue and indexes and relists. The table of controllers is at the top.
  */
 #include "controllers.h"
 #include "ctrl.h"
 #include "ctrl_events.h"
+#include "ctrl_leader.h"
 #include "ctrl_map.h"
 #include "error.h"
 #include "log.h"
@@ -29,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EVENT_BATCH 64
 #define MAX_WAIT_MS 250
@@ -54,6 +58,7 @@ struct corral_ctrl {
     size_t nheap, capheap;
     struct corral_ctrl_map failures; /* key -> (uintptr_t) consecutive failures */
     uint64_t next_resync;
+    uint64_t term; /* leadership term the indexes were built in; 0 = idle */
 };
 
 struct corral_controllers {
@@ -61,6 +66,7 @@ struct corral_controllers {
     size_t n;
     atomic_bool stop;
     struct corral_ctrl_recorder *recorder;
+    struct corral_ctrl_leader *leader;
 };
 
 static const struct corral_ctrl_def *const controller_table[] = {
@@ -304,13 +310,34 @@ static int wait_ms(const struct corral_ctrl *c, uint64_t now)
     return ms;
 }
 
+/*
+ * Follows the leadership: idles while another apiserver leads, drops everything when the lease
+ * is lost, relists when a new term starts. Returns true while this controller may act.
+ */
+static bool follow_leader(struct corral_ctrl *c, uint64_t resync_ns)
+{
+    uint64_t term = corral_ctrl_leader_term(c->all->leader);
+    if (term == c->term)
+        return term != 0;
+    queue_clear(c);
+    c->def->reset(c);
+    c->term = term;
+    if (!term)
+        return false;
+    relist(c);
+    c->next_resync = corral_now_ns() + resync_ns;
+    return true;
+}
+
 static void *runner_main(void *arg)
 {
     struct corral_ctrl *c = arg;
     uint64_t resync_ns = (uint64_t)c->def->resync_s * 1000000000ull;
-    relist(c);
-    c->next_resync = corral_now_ns() + resync_ns;
     while (!stopping(c)) {
+        if (!follow_leader(c, resync_ns)) {
+            usleep(MAX_WAIT_MS * 1000);
+            continue;
+        }
         drain(c, 0);
         uint64_t now = corral_now_ns();
         if (c->nheap && c->heap[0]->due <= now) {
@@ -351,6 +378,8 @@ int corral_controllers_start(struct corral_apiserver *srv, struct corral_control
         return -ENOMEM;
     }
     int rc = corral_ctrl_recorder_start(srv, &all->recorder);
+    if (rc == 0)
+        rc = corral_ctrl_leader_start(srv, &all->leader);
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct corral_ctrl *c = &all->ctrls[i];
         c->def = controller_table[i];
@@ -385,6 +414,7 @@ void corral_controllers_stop(struct corral_controllers *all)
             pthread_join(all->ctrls[i].thread, NULL);
         ctrl_free(&all->ctrls[i]);
     }
+    corral_ctrl_leader_stop(all->leader);
     corral_ctrl_recorder_stop(all->recorder);
     free(all->ctrls);
     free(all);

@@ -542,7 +542,7 @@ int corral_patch_apply(struct corral_request *req, const json_t *old, json_t **o
     return rc;
 }
 
-int corral_patch_strict_check(struct corral_request *req, const json_t *obj)
+int corral_patch_strict_check(struct corral_request *req, json_t *obj)
 {
     json_t *status = NULL;
     int rc = corral_schema_check_request(req, obj, &status);

@@ -40,10 +40,10 @@ int corral_patch_apply(struct corral_request *req, const json_t *old, json_t **o
                        json_t **status);
 
 /*
- * With fieldValidation=Strict, rejects obj when it carries fields the kind does not declare
- * (answering 400 with every unknown field named). Returns 0 or CORRAL_EBADREQUEST.
+ * Applies the fieldValidation mode to obj (see corral_schema_check_request), answering 400
+ * naming every unknown field under Strict. Returns 0 or CORRAL_EBADREQUEST.
  */
-int corral_patch_strict_check(struct corral_request *req, const json_t *obj);
+int corral_patch_strict_check(struct corral_request *req, json_t *obj);
 
 /* Reads the Scale in a PUT/PATCH on the scale subresource of obj. */
 int corral_patch_scale(struct corral_request *req, const json_t *obj, json_t **scale,

@@ -7,6 +7,7 @@
 #include "protobuf.h"
 #include "error.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -341,6 +342,468 @@ static int decode_rbac(struct pb *r, json_t *obj, bool binding)
     return r->bad ? CORRAL_EBADREQUEST : rc;
 }
 
+/* ---- described messages: Deployment, Job, Service, ServiceAccount ----
+ *
+ * These kinds nest deeply (a Deployment holds a pod template), so they are decoded from
+ * descriptor tables instead of by hand: each message lists its fields (number, JSON name,
+ * type). Go's protobuf encoder writes every non-pointer field, zero values included; as Go's
+ * JSON encoder omits them, so does this decoder, except for the pointer fields (marked
+ * KEEP_ZERO), whose presence is meaningful (replicas: 0). A field the tables do not know is
+ * accepted only when it holds a zero value; anything else is refused with a message naming
+ * it, so no data the client sent is ever dropped silently.
+ */
+
+enum pbt {
+    PBT_STRING,
+    PBT_INT,
+    PBT_BOOL,
+    PBT_MSG,
+    PBT_MAP,      /* map<string, string> */
+    PBT_QUANTITY, /* map<string, Quantity>: a ResourceList */
+    PBT_INTSTR,   /* IntOrString {type 1, intVal 2, strVal 3} */
+    PBT_SKIP,     /* status: never read on create */
+};
+
+#define REPEATED 1u
+#define KEEP_ZERO 2u
+
+struct pb_desc;
+
+struct pb_desc_field {
+    unsigned num;
+    const char *name;
+    enum pbt type;
+    unsigned flags;
+    const struct pb_desc *msg;
+};
+
+struct pb_desc {
+    const char *name;
+    const struct pb_desc_field *fields; /* ends with num == 0 */
+};
+
+#define MSG(n) static const struct pb_desc n
+MSG(pbd_meta);
+MSG(pbd_owner_ref);
+MSG(pbd_selector);
+MSG(pbd_selector_req);
+MSG(pbd_template);
+MSG(pbd_pod_spec);
+MSG(pbd_container);
+MSG(pbd_container_port);
+MSG(pbd_env);
+MSG(pbd_resources);
+MSG(pbd_local_ref);
+MSG(pbd_object_ref);
+MSG(pbd_toleration);
+MSG(pbd_strategy);
+MSG(pbd_rolling);
+MSG(pbd_deployment_spec);
+MSG(pbd_job_spec);
+MSG(pbd_service_spec);
+MSG(pbd_service_port);
+MSG(pbd_deployment);
+MSG(pbd_job);
+MSG(pbd_service);
+MSG(pbd_service_account);
+
+/* k8s.io/apimachinery meta/v1 */
+static const struct pb_desc_field meta_fields[] = {
+    {1, "name", PBT_STRING, 0, NULL},
+    {2, "generateName", PBT_STRING, 0, NULL},
+    {3, "namespace", PBT_STRING, 0, NULL},
+    {11, "labels", PBT_MAP, 0, NULL},
+    {12, "annotations", PBT_MAP, 0, NULL},
+    {13, "ownerReferences", PBT_MSG, REPEATED, &pbd_owner_ref},
+    {14, "finalizers", PBT_STRING, REPEATED, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_meta = {"ObjectMeta", meta_fields};
+static const struct pb_desc_field owner_ref_fields[] = {
+    {1, "kind", PBT_STRING, 0, NULL},
+    {3, "name", PBT_STRING, 0, NULL},
+    {4, "uid", PBT_STRING, 0, NULL},
+    {5, "apiVersion", PBT_STRING, 0, NULL},
+    {6, "controller", PBT_BOOL, KEEP_ZERO, NULL},
+    {7, "blockOwnerDeletion", PBT_BOOL, KEEP_ZERO, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_owner_ref = {"OwnerReference", owner_ref_fields};
+static const struct pb_desc_field selector_fields[] = {
+    {1, "matchLabels", PBT_MAP, 0, NULL},
+    {2, "matchExpressions", PBT_MSG, REPEATED, &pbd_selector_req},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_selector = {"LabelSelector", selector_fields};
+static const struct pb_desc_field selector_req_fields[] = {
+    {1, "key", PBT_STRING, 0, NULL},
+    {2, "operator", PBT_STRING, 0, NULL},
+    {3, "values", PBT_STRING, REPEATED, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_selector_req = {"LabelSelectorRequirement", selector_req_fields};
+
+/* k8s.io/api core/v1 */
+static const struct pb_desc_field template_fields[] = {
+    {1, "metadata", PBT_MSG, 0, &pbd_meta},
+    {2, "spec", PBT_MSG, 0, &pbd_pod_spec},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_template = {"PodTemplateSpec", template_fields};
+static const struct pb_desc_field pod_spec_fields[] = {
+    {2, "containers", PBT_MSG, REPEATED, &pbd_container},
+    {3, "restartPolicy", PBT_STRING, 0, NULL},
+    {4, "terminationGracePeriodSeconds", PBT_INT, KEEP_ZERO, NULL},
+    {5, "activeDeadlineSeconds", PBT_INT, KEEP_ZERO, NULL},
+    {6, "dnsPolicy", PBT_STRING, 0, NULL},
+    {7, "nodeSelector", PBT_MAP, 0, NULL},
+    {8, "serviceAccountName", PBT_STRING, 0, NULL},
+    {9, "serviceAccount", PBT_STRING, 0, NULL},
+    {10, "nodeName", PBT_STRING, 0, NULL},
+    {11, "hostNetwork", PBT_BOOL, 0, NULL},
+    {12, "hostPID", PBT_BOOL, 0, NULL},
+    {13, "hostIPC", PBT_BOOL, 0, NULL},
+    {15, "imagePullSecrets", PBT_MSG, REPEATED, &pbd_local_ref},
+    {16, "hostname", PBT_STRING, 0, NULL},
+    {17, "subdomain", PBT_STRING, 0, NULL},
+    {19, "schedulerName", PBT_STRING, 0, NULL},
+    {20, "initContainers", PBT_MSG, REPEATED, &pbd_container},
+    {21, "automountServiceAccountToken", PBT_BOOL, KEEP_ZERO, NULL},
+    {22, "tolerations", PBT_MSG, REPEATED, &pbd_toleration},
+    {24, "priorityClassName", PBT_STRING, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_pod_spec = {"PodSpec", pod_spec_fields};
+static const struct pb_desc_field container_fields[] = {
+    {1, "name", PBT_STRING, 0, NULL},
+    {2, "image", PBT_STRING, 0, NULL},
+    {3, "command", PBT_STRING, REPEATED, NULL},
+    {4, "args", PBT_STRING, REPEATED, NULL},
+    {5, "workingDir", PBT_STRING, 0, NULL},
+    {6, "ports", PBT_MSG, REPEATED, &pbd_container_port},
+    {7, "env", PBT_MSG, REPEATED, &pbd_env},
+    {8, "resources", PBT_MSG, 0, &pbd_resources},
+    {13, "terminationMessagePath", PBT_STRING, 0, NULL},
+    {14, "imagePullPolicy", PBT_STRING, 0, NULL},
+    {16, "stdin", PBT_BOOL, 0, NULL},
+    {17, "stdinOnce", PBT_BOOL, 0, NULL},
+    {18, "tty", PBT_BOOL, 0, NULL},
+    {20, "terminationMessagePolicy", PBT_STRING, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_container = {"Container", container_fields};
+static const struct pb_desc_field container_port_fields[] = {
+    {1, "name", PBT_STRING, 0, NULL},
+    {2, "hostPort", PBT_INT, 0, NULL},
+    {3, "containerPort", PBT_INT, 0, NULL},
+    {4, "protocol", PBT_STRING, 0, NULL},
+    {5, "hostIP", PBT_STRING, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_container_port = {"ContainerPort", container_port_fields};
+static const struct pb_desc_field env_fields[] = {
+    {1, "name", PBT_STRING, 0, NULL},
+    {2, "value", PBT_STRING, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_env = {"EnvVar", env_fields};
+static const struct pb_desc_field resources_fields[] = {
+    {1, "limits", PBT_QUANTITY, 0, NULL},
+    {2, "requests", PBT_QUANTITY, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_resources = {"ResourceRequirements", resources_fields};
+static const struct pb_desc_field local_ref_fields[] = {
+    {1, "name", PBT_STRING, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_local_ref = {"LocalObjectReference", local_ref_fields};
+static const struct pb_desc_field object_ref_fields[] = {
+    {1, "kind", PBT_STRING, 0, NULL},
+    {2, "namespace", PBT_STRING, 0, NULL},
+    {3, "name", PBT_STRING, 0, NULL},
+    {4, "uid", PBT_STRING, 0, NULL},
+    {5, "apiVersion", PBT_STRING, 0, NULL},
+    {6, "resourceVersion", PBT_STRING, 0, NULL},
+    {7, "fieldPath", PBT_STRING, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_object_ref = {"ObjectReference", object_ref_fields};
+static const struct pb_desc_field toleration_fields[] = {
+    {1, "key", PBT_STRING, 0, NULL},
+    {2, "operator", PBT_STRING, 0, NULL},
+    {3, "value", PBT_STRING, 0, NULL},
+    {4, "effect", PBT_STRING, 0, NULL},
+    {5, "tolerationSeconds", PBT_INT, KEEP_ZERO, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_toleration = {"Toleration", toleration_fields};
+static const struct pb_desc_field service_spec_fields[] = {
+    {1, "ports", PBT_MSG, REPEATED, &pbd_service_port},
+    {2, "selector", PBT_MAP, 0, NULL},
+    {3, "clusterIP", PBT_STRING, 0, NULL},
+    {4, "type", PBT_STRING, 0, NULL},
+    {5, "externalIPs", PBT_STRING, REPEATED, NULL},
+    {7, "sessionAffinity", PBT_STRING, 0, NULL},
+    {8, "loadBalancerIP", PBT_STRING, 0, NULL},
+    {9, "loadBalancerSourceRanges", PBT_STRING, REPEATED, NULL},
+    {10, "externalName", PBT_STRING, 0, NULL},
+    {11, "externalTrafficPolicy", PBT_STRING, 0, NULL},
+    {12, "healthCheckNodePort", PBT_INT, 0, NULL},
+    {13, "publishNotReadyAddresses", PBT_BOOL, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_service_spec = {"ServiceSpec", service_spec_fields};
+static const struct pb_desc_field service_port_fields[] = {
+    {1, "name", PBT_STRING, 0, NULL},
+    {2, "protocol", PBT_STRING, 0, NULL},
+    {3, "port", PBT_INT, 0, NULL},
+    {4, "targetPort", PBT_INTSTR, 0, NULL},
+    {5, "nodePort", PBT_INT, 0, NULL},
+    {6, "appProtocol", PBT_STRING, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_service_port = {"ServicePort", service_port_fields};
+static const struct pb_desc_field service_fields[] = {
+    {1, "metadata", PBT_MSG, 0, &pbd_meta},
+    {2, "spec", PBT_MSG, 0, &pbd_service_spec},
+    {3, "status", PBT_SKIP, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_service = {"Service", service_fields};
+static const struct pb_desc_field service_account_fields[] = {
+    {1, "metadata", PBT_MSG, 0, &pbd_meta},
+    {2, "secrets", PBT_MSG, REPEATED, &pbd_object_ref},
+    {3, "imagePullSecrets", PBT_MSG, REPEATED, &pbd_local_ref},
+    {4, "automountServiceAccountToken", PBT_BOOL, KEEP_ZERO, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_service_account = {"ServiceAccount", service_account_fields};
+
+/* k8s.io/api apps/v1 and batch/v1 */
+static const struct pb_desc_field deployment_fields[] = {
+    {1, "metadata", PBT_MSG, 0, &pbd_meta},
+    {2, "spec", PBT_MSG, 0, &pbd_deployment_spec},
+    {3, "status", PBT_SKIP, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_deployment = {"Deployment", deployment_fields};
+static const struct pb_desc_field deployment_spec_fields[] = {
+    {1, "replicas", PBT_INT, KEEP_ZERO, NULL},
+    {2, "selector", PBT_MSG, 0, &pbd_selector},
+    {3, "template", PBT_MSG, 0, &pbd_template},
+    {4, "strategy", PBT_MSG, 0, &pbd_strategy},
+    {5, "minReadySeconds", PBT_INT, 0, NULL},
+    {6, "revisionHistoryLimit", PBT_INT, KEEP_ZERO, NULL},
+    {7, "paused", PBT_BOOL, 0, NULL},
+    {9, "progressDeadlineSeconds", PBT_INT, KEEP_ZERO, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_deployment_spec = {"DeploymentSpec", deployment_spec_fields};
+static const struct pb_desc_field strategy_fields[] = {
+    {1, "type", PBT_STRING, 0, NULL},
+    {2, "rollingUpdate", PBT_MSG, 0, &pbd_rolling},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_strategy = {"DeploymentStrategy", strategy_fields};
+static const struct pb_desc_field rolling_fields[] = {
+    {1, "maxUnavailable", PBT_INTSTR, 0, NULL},
+    {2, "maxSurge", PBT_INTSTR, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_rolling = {"RollingUpdateDeployment", rolling_fields};
+static const struct pb_desc_field job_fields[] = {
+    {1, "metadata", PBT_MSG, 0, &pbd_meta},
+    {2, "spec", PBT_MSG, 0, &pbd_job_spec},
+    {3, "status", PBT_SKIP, 0, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_job = {"Job", job_fields};
+static const struct pb_desc_field job_spec_fields[] = {
+    {1, "parallelism", PBT_INT, KEEP_ZERO, NULL},
+    {2, "completions", PBT_INT, KEEP_ZERO, NULL},
+    {3, "activeDeadlineSeconds", PBT_INT, KEEP_ZERO, NULL},
+    {4, "selector", PBT_MSG, 0, &pbd_selector},
+    {5, "manualSelector", PBT_BOOL, KEEP_ZERO, NULL},
+    {6, "template", PBT_MSG, 0, &pbd_template},
+    {7, "backoffLimit", PBT_INT, KEEP_ZERO, NULL},
+    {8, "ttlSecondsAfterFinished", PBT_INT, KEEP_ZERO, NULL},
+    {9, "completionMode", PBT_STRING, 0, NULL},
+    {10, "suspend", PBT_BOOL, KEEP_ZERO, NULL},
+    {0, NULL, 0, 0, NULL}};
+static const struct pb_desc pbd_job_spec = {"JobSpec", job_spec_fields};
+
+static int described(const struct pb_desc *d, const struct pb_field *f, json_t **out,
+                     char *err, size_t errlen);
+
+static const struct pb_desc_field *field_of(const struct pb_desc *d, unsigned num)
+{
+    for (const struct pb_desc_field *x = d->fields; x->num; x++)
+        if (x->num == num)
+            return x;
+    return NULL;
+}
+
+/* True when a field holds its type's zero value (what Go writes for an unset field). */
+static bool zero_field(const struct pb_field *f)
+{
+    return f->wire == 0 ? f->varint == 0 : f->wire == 2 ? f->len == 0 : false;
+}
+
+/* map<string, Quantity> entry {1: key, 2: Quantity {1: string}} into map. */
+static int quantity_entry(const struct pb_field *f, json_t *map)
+{
+    struct pb r = sub(f);
+    struct pb_field e, key = {0}, q = {0};
+    bool have_key = false;
+    while (next_field(&r, &e)) {
+        if (e.wire == 2 && e.num == 1) {
+            key = e;
+            have_key = true;
+        } else if (e.wire == 2 && e.num == 2) {
+            q = e;
+        }
+    }
+    if (r.bad || !have_key)
+        return CORRAL_EBADREQUEST;
+    struct pb qr = sub(&q);
+    json_t *val = NULL;
+    while (next_field(&qr, &e)) {
+        if (e.wire == 2 && e.num == 1) {
+            json_decref(val);
+            val = str(&e);
+        }
+    }
+    char *k = strndup((const char *)key.data, key.len);
+    if (qr.bad || !k) {
+        free(k);
+        json_decref(val);
+        return qr.bad ? CORRAL_EBADREQUEST : -ENOMEM;
+    }
+    json_object_set_new(map, k, val ? val : json_string("0"));
+    free(k);
+    return 0;
+}
+
+/* IntOrString {1: type (0 int, 1 string), 2: intVal, 3: strVal}. New reference. */
+static json_t *int_or_string(const struct pb_field *f)
+{
+    struct pb r = sub(f);
+    struct pb_field e;
+    uint64_t type = 0, ival = 0;
+    struct pb_field sval = {0};
+    while (next_field(&r, &e)) {
+        if (e.wire == 0 && e.num == 1)
+            type = e.varint;
+        else if (e.wire == 0 && e.num == 2)
+            ival = e.varint;
+        else if (e.wire == 2 && e.num == 3)
+            sval = e;
+    }
+    if (type == 1)
+        return sval.data ? str(&sval) : json_string("");
+    return json_integer((int32_t)ival);
+}
+
+/* Stores value under name in obj (appended to an array for repeated fields). */
+static void put(json_t *obj, const struct pb_desc_field *x, json_t *value)
+{
+    if (!(x->flags & REPEATED)) {
+        json_object_set_new(obj, x->name, value);
+        return;
+    }
+    json_t *arr = json_object_get(obj, x->name);
+    if (!json_is_array(arr)) {
+        arr = json_array();
+        json_object_set_new(obj, x->name, arr);
+    }
+    json_array_append_new(arr, value);
+}
+
+static json_t *map_at(json_t *obj, const char *name)
+{
+    json_t *m = json_object_get(obj, name);
+    if (!json_is_object(m)) {
+        m = json_object();
+        json_object_set_new(obj, name, m);
+    }
+    return m;
+}
+
+/* Decodes one field f described by x into obj. Returns 0 or an error (err explains). */
+static int described_field(const struct pb_desc_field *x, const struct pb_field *f, json_t *obj,
+                           char *err, size_t errlen)
+{
+    bool keep = (x->flags & (KEEP_ZERO | REPEATED)) != 0;
+    unsigned want = x->type == PBT_INT || x->type == PBT_BOOL ? 0 : 2;
+    if (f->wire != want) {
+        snprintf(err, errlen, "field %s has the wrong protobuf wire type", x->name);
+        return CORRAL_EBADREQUEST;
+    }
+    if (x->type == PBT_SKIP || (!keep && zero_field(f) && x->type != PBT_MSG))
+        return 0;
+    switch (x->type) {
+    case PBT_STRING: put(obj, x, str(f)); return 0;
+    case PBT_INT: put(obj, x, json_integer((int64_t)f->varint)); return 0;
+    case PBT_BOOL: put(obj, x, json_boolean(f->varint != 0)); return 0;
+    case PBT_MAP: return map_entry(f, map_at(obj, x->name), false);
+    case PBT_QUANTITY: return quantity_entry(f, map_at(obj, x->name));
+    case PBT_INTSTR: put(obj, x, int_or_string(f)); return 0;
+    case PBT_MSG: {
+        json_t *child = NULL;
+        int rc = described(x->msg, f, &child, err, errlen);
+        if (rc < 0)
+            return rc;
+        if (json_object_size(child) == 0 && !keep)
+            json_decref(child); /* an unset message, as Go's omitempty leaves it out */
+        else
+            put(obj, x, child);
+        return 0;
+    }
+    case PBT_SKIP: return 0;
+    }
+    return 0;
+}
+
+/* Decodes message f (of type d) into *out, a new JSON object. */
+static int described(const struct pb_desc *d, const struct pb_field *f, json_t **out,
+                     char *err, size_t errlen)
+{
+    struct pb r = sub(f);
+    struct pb_field e;
+    json_t *obj = json_object();
+    int rc = 0;
+    while (rc == 0 && next_field(&r, &e)) {
+        const struct pb_desc_field *x = field_of(d, e.num);
+        if (x) {
+            rc = described_field(x, &e, obj, err, errlen);
+        } else if (!zero_field(&e)) {
+            snprintf(err, errlen, "field %u of %s is not supported in protobuf bodies; send "
+                     "the object as application/json (kubectl apply -f, or create -f)",
+                     e.num, d->name);
+            rc = CORRAL_EMEDIATYPE;
+        }
+    }
+    if (rc == 0 && r.bad) {
+        snprintf(err, errlen, "malformed protobuf body in %s", d->name);
+        rc = CORRAL_EBADREQUEST;
+    }
+    if (rc < 0) {
+        json_decref(obj);
+        return rc;
+    }
+    *out = obj;
+    return 0;
+}
+
+/* The descriptor of a top-level kind decoded from tables, or NULL. */
+static const struct pb_desc *described_kind(const char *kind)
+{
+    static const struct pb_desc *const kinds[] = {&pbd_deployment, &pbd_job, &pbd_service,
+                                                  &pbd_service_account, NULL};
+    for (const struct pb_desc *const *k = kinds; *k; k++)
+        if (strcmp((*k)->name, kind) == 0)
+            return *k;
+    return NULL;
+}
+
+/*
+ * Decodes raw (the object bytes of runtime.Unknown) of a described kind into obj (which holds
+ * apiVersion and kind); on success *out takes obj. Returns 0 or an error explained in err.
+ */
+static int finish_described(const struct pb_desc *d, const struct pb_field *raw, json_t *obj,
+                            json_t **out, char *err, size_t errlen)
+{
+    json_t *body = NULL;
+    int rc = described(d, raw, &body, err, errlen);
+    if (rc < 0) {
+        json_decref(obj);
+        return rc;
+    }
+    json_object_update(obj, body);
+    json_decref(body);
+    *out = obj;
+    return 0;
+}
+
 int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, char *err,
                            size_t errlen)
 {
@@ -378,13 +841,16 @@ int corral_protobuf_decode(const unsigned char *buf, size_t len, json_t **out, c
         rc = decode_review(&body, obj, false);
     else if (rc == 0 && strcmp(kind, "SelfSubjectRulesReview") == 0)
         rc = decode_review(&body, obj, true);
+    else if (rc == 0 && described_kind(kind))
+        return finish_described(described_kind(kind), &raw, obj, out, err, errlen);
     else if (rc == 0)
         rc = CORRAL_EMEDIATYPE;
     if (rc < 0) {
         snprintf(err, errlen, rc == CORRAL_EMEDIATYPE
                                   ? "protobuf bodies are accepted for Namespace, ConfigMap, "
-                                    "Secret, the RBAC kinds and access reviews only; send %s "
-                                    "as application/json"
+                                    "Secret, ServiceAccount, Service, Deployment, Job, the "
+                                    "RBAC kinds and access reviews only; send %s as "
+                                    "application/json"
                                   : "malformed protobuf body%s",
                  rc == CORRAL_EMEDIATYPE ? kind : "");
         json_decref(obj);

@@ -2,10 +2,12 @@
 /*
  * protobuf: reads the Kubernetes protobuf envelope (`k8s\0` + runtime.Unknown) that kubectl's
  * typed clients send for some writes (`kubectl create namespace`, `create configmap`,
- * `create secret`, `auth can-i`; kubectl-compat.md §5.11), for the kinds whose messages are flat
- * enough to decode field by field: Namespace, ConfigMap, Secret, the RBAC kinds (`kubectl
- * create role/clusterrole/rolebinding/clusterrolebinding`) and the access reviews (ObjectMeta
- * included). Other kinds are refused with 415 and a message saying to send JSON.
+ * `create secret`, `auth can-i`; kubectl-compat.md §5.11): Namespace, ConfigMap, Secret, the
+ * RBAC kinds (`kubectl create role/clusterrole/rolebinding/clusterrolebinding`) and the access
+ * reviews field by field, and the workload kinds kubectl's generators build (`kubectl create
+ * deployment|job|service|serviceaccount`) from descriptor tables of their messages. Other
+ * kinds, and fields the tables do not describe holding a non-zero value, are refused with 415
+ * and a message saying to send JSON.
  */
 #ifndef CORRAL_PROTOBUF_H
 #define CORRAL_PROTOBUF_H

@@ -141,6 +141,7 @@ static const json_t *type_fields(const char *name)
 
 struct walk {
     json_t *unknown;
+    bool prune; /* remove unknown fields as they are found */
     char path[1024];
 };
 
@@ -153,14 +154,18 @@ static void check_object(struct walk *w, const json_t *v, const json_t *fields)
     size_t base = strlen(w->path);
     const char *k;
     json_t *child;
-    json_object_foreach((json_t *)v, k, child)
+    void *tmp;
+    json_object_foreach_safe((json_t *)v, tmp, k, child)
     {
         snprintf(w->path + base, sizeof(w->path) - base, "%s%s", base ? "." : "", k);
         const char *t = json_string_value(json_object_get(fields, k));
-        if (!t)
-            json_array_append_new(w->unknown, json_string(w->path));
-        else
+        if (t) {
             check_value(w, child, t);
+            continue;
+        }
+        json_array_append_new(w->unknown, json_string(w->path));
+        if (w->prune)
+            json_object_del((json_t *)v, k);
     }
     w->path[base] = 0;
 }
@@ -210,17 +215,21 @@ static void check_openapi(struct walk *w, const json_t *v, const json_t *schema)
         return;
     const char *k;
     json_t *child;
-    json_object_foreach((json_t *)v, k, child)
+    void *tmp;
+    json_object_foreach_safe((json_t *)v, tmp, k, child)
     {
         snprintf(w->path + base, sizeof(w->path) - base, "%s%s", base ? "." : "", k);
         json_t *ps = json_object_get(props, k);
-        if (ps)
+        if (ps) {
             check_openapi(w, child, ps);
-        else if (json_is_object(extra))
+        } else if (json_is_object(extra)) {
             check_openapi(w, child, extra);
-        else if (!(base == 0 && (strcmp(k, "apiVersion") == 0 || strcmp(k, "kind") == 0 ||
-                                 strcmp(k, "metadata") == 0)))
+        } else if (!(base == 0 && (strcmp(k, "apiVersion") == 0 || strcmp(k, "kind") == 0 ||
+                                   strcmp(k, "metadata") == 0))) {
             json_array_append_new(w->unknown, json_string(w->path));
+            if (w->prune)
+                json_object_del((json_t *)v, k);
+        }
     }
     w->path[base] = 0;
 }
@@ -240,10 +249,11 @@ const json_t *corral_schema_crd(const struct corral_resource *res)
     return NULL;
 }
 
-size_t corral_schema_unknown_fields(const struct corral_resource *res, const json_t *obj,
-                                    json_t *unknown)
+/* Collects (and with prune, removes) the unknown fields of obj. Returns how many. */
+static size_t unknown_fields(const struct corral_resource *res, const json_t *obj,
+                             json_t *unknown, bool prune)
 {
-    struct walk w = {.unknown = unknown};
+    struct walk w = {.unknown = unknown, .prune = prune};
     size_t before = json_array_size(unknown);
     if (res->crd) {
         check_openapi(&w, obj, corral_schema_crd(res));
@@ -255,13 +265,26 @@ size_t corral_schema_unknown_fields(const struct corral_resource *res, const jso
     return json_array_size(unknown) - before;
 }
 
-int corral_schema_check_request(struct corral_request *req, const json_t *obj, json_t **status)
+size_t corral_schema_unknown_fields(const struct corral_resource *res, const json_t *obj,
+                                    json_t *unknown)
+{
+    return unknown_fields(res, obj, unknown, false);
+}
+
+int corral_schema_check_request(struct corral_request *req, json_t *obj, json_t **status)
 {
     const char *mode = corral_request_query(req, "fieldValidation");
-    if (!mode || strcmp(mode, "Strict") != 0)
-        return 0;
+    bool strict = mode && strcmp(mode, "Strict") == 0;
     json_t *unknown = json_array();
-    if (corral_schema_unknown_fields(req->res, obj, unknown) == 0) {
+    if (unknown_fields(req->res, obj, unknown, !strict) == 0 || !strict) {
+        size_t i;
+        json_t *u;
+        bool warn = !mode || strcmp(mode, "Ignore") != 0; /* Warn is the default */
+        json_array_foreach(unknown, i, u)
+        {
+            if (warn)
+                corral_request_warn(req, "unknown field \"%s\"", json_string_value(u));
+        }
         json_decref(unknown);
         return 0;
     }

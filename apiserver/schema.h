@@ -24,10 +24,11 @@ size_t corral_schema_unknown_fields(const struct corral_resource *res, const jso
                                     json_t *unknown);
 
 /*
- * Applies the request's fieldValidation mode (Strict rejects, Warn/Ignore/absent accept) to
- * obj. Returns 0, or CORRAL_EBADREQUEST with *status set.
+ * Applies the request's fieldValidation mode to obj's unknown fields, as Kubernetes does:
+ * Strict rejects them; Warn (the default when absent) drops them and adds a warning for each
+ * to the reply; Ignore drops them silently. Returns 0, or CORRAL_EBADREQUEST with *status.
  */
-int corral_schema_check_request(struct corral_request *req, const json_t *obj, json_t **status);
+int corral_schema_check_request(struct corral_request *req, json_t *obj, json_t **status);
 
 /* The openAPIV3Schema of a CRD-backed kind (borrowed from res), or NULL. */
 const json_t *corral_schema_crd(const struct corral_resource *res);

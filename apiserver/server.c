@@ -59,6 +59,38 @@ bool corral_request_wants_table(const struct corral_request *req)
     return accept && strstr(accept, "as=Table") && strstr(accept, "g=meta.k8s.io");
 }
 
+void corral_request_warn(struct corral_request *req, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (!req->warnings)
+        req->warnings = json_array();
+    json_array_append_new(req->warnings, json_string(text));
+}
+
+/* One `Warning: 299 - "text"` header per warning (RFC 7234 quoting: \ and \" escaped). */
+static void add_warnings(struct corral_request *req, struct MHD_Response *resp)
+{
+    size_t i;
+    json_t *w;
+    json_array_foreach(req->warnings, i, w)
+    {
+        const char *text = json_string_value(w);
+        char value[2200];
+        size_t n = (size_t)snprintf(value, sizeof(value), "299 - \"");
+        for (const char *c = text; *c && n + 4 < sizeof(value); c++) {
+            if (*c == '"' || *c == '\\')
+                value[n++] = '\\';
+            value[n++] = (char)(*c == '\n' ? ' ' : *c);
+        }
+        snprintf(value + n, sizeof(value) - n, "\"");
+        MHD_add_response_header(resp, "Warning", value);
+    }
+}
+
 static int queue(struct corral_request *req, int code, struct MHD_Response *resp,
                  const char *content_type)
 {
@@ -71,6 +103,7 @@ static int queue(struct corral_request *req, int code, struct MHD_Response *resp
     }
     if (content_type)
         MHD_add_response_header(resp, "Content-Type", content_type);
+    add_warnings(req, resp);
     MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)code, resp);
@@ -666,6 +699,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     corral_debug("apiserver", "%s %s -> %d (%.2f ms)", req->method, req->url, req->code,
                  (double)dt / 1e6);
     free(req->body);
+    json_decref(req->warnings);
     free(req);
     *con_cls = NULL;
 }

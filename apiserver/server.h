@@ -101,6 +101,7 @@ struct corral_request {
     int code;
     uint64_t start_ns;
     uint64_t received_ns; /* wall clock, for the audit log */
+    json_t *warnings;     /* texts sent back as Warning headers (kubectl prints them) */
 };
 
 /* Builds the server (store opened, routes ready) without listening. Returns 0 or -errno. */
@@ -114,6 +115,13 @@ void corral_server_stop(struct corral_apiserver *srv);
 const char *corral_request_query(const struct corral_request *req, const char *key);
 /* Request header value, or NULL. */
 const char *corral_request_header(const struct corral_request *req, const char *key);
+
+/*
+ * Adds a warning to the reply: a `Warning: 299 - "text"` header, which kubectl prints as
+ * "Warning: text". Call before replying.
+ */
+void corral_request_warn(struct corral_request *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * Parses the request body as JSON or YAML (by Content-Type) into one object. Returns 0 and

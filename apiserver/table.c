@@ -52,6 +52,14 @@ const struct corral_column corral_columns_job[] = {
     COL("Containers", 1), COL("Images", 1), COL("Selector", 1), END_COL};
 const struct corral_column corral_columns_lease[] = {NAME_COL, COL("Holder", 0), AGE_COL,
                                                      END_COL};
+const struct corral_column corral_columns_serviceaccount[] = {NAME_COL, COL("Secrets", 0),
+                                                              AGE_COL, END_COL};
+const struct corral_column corral_columns_rolebinding[] = {
+    NAME_COL,         COL("Role", 0),   AGE_COL, COL("Users", 1), COL("Groups", 1),
+    COL("ServiceAccounts", 1), END_COL};
+const struct corral_column corral_columns_csr[] = {
+    NAME_COL,           AGE_COL, COL("SignerName", 0), COL("Requestor", 0),
+    COL("RequestedDuration", 0), COL("Condition", 0), END_COL};
 const struct corral_column corral_columns_crd[] = {
     NAME_COL, {"Created At", "date", "", 0, "Time the object was created.", NULL}, END_COL};
 const struct corral_column corral_columns_podgroup[] = {
@@ -511,6 +519,70 @@ void corral_row_podgroup(const struct corral_resource *res, const json_t *obj, l
     add_int(cells, int_or(obj, "spec.minMember", 0));
     add_str(cells, str_or(obj, "status.phase", "Pending"));
     add_age(cells, obj, now);
+}
+
+void corral_row_serviceaccount(const struct corral_resource *res, const json_t *obj, long now,
+                               json_t *cells)
+{
+    add_name(cells, obj);
+    add_int(cells, (long long)json_array_size(get(obj, "secrets")));
+    add_age(cells, obj, now);
+}
+
+/* The subjects of a binding of one kind, "a, b" (ServiceAccounts as namespace/name). */
+static void add_subjects(json_t *cells, const json_t *obj, const char *kind)
+{
+    char buf[512] = "";
+    size_t i;
+    json_t *s;
+    json_array_foreach(get(obj, "subjects"), i, s)
+    {
+        const char *k = str_or(s, "kind", ""), *name = str_or(s, "name", "");
+        if (strcmp(k, kind) != 0)
+            continue;
+        size_t n = strlen(buf);
+        if (strcmp(kind, "ServiceAccount") == 0)
+            snprintf(buf + n, sizeof(buf) - n, "%s%s/%s", n ? ", " : "",
+                     str_or(s, "namespace", ""), name);
+        else
+            snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "", name);
+    }
+    add_str(cells, buf);
+}
+
+void corral_row_rolebinding(const struct corral_resource *res, const json_t *obj, long now,
+                            json_t *cells)
+{
+    add_name(cells, obj);
+    add_fmt(cells, "%s/%s", str_or(obj, "roleRef.kind", ""), str_or(obj, "roleRef.name", ""));
+    add_age(cells, obj, now);
+    add_subjects(cells, obj, "User");
+    add_subjects(cells, obj, "Group");
+    add_subjects(cells, obj, "ServiceAccount");
+}
+
+/* CertificateSigningRequest: the CONDITION cell joins the condition types, "Pending" if none. */
+void corral_row_csr(const struct corral_resource *res, const json_t *obj, long now,
+                    json_t *cells)
+{
+    add_name(cells, obj);
+    add_age(cells, obj, now);
+    add_str(cells, str_or(obj, "spec.signerName", ""));
+    add_str(cells, str_or(obj, "spec.username", ""));
+    json_t *secs = get(obj, "spec.expirationSeconds");
+    char dur[32] = "<none>";
+    if (json_is_integer(secs))
+        corral_meta_format_age((long)json_integer_value(secs), dur, sizeof(dur));
+    add_str(cells, dur);
+    char cond[128] = "";
+    size_t i;
+    json_t *c;
+    json_array_foreach(get(obj, "status.conditions"), i, c)
+    {
+        size_t n = strlen(cond);
+        snprintf(cond + n, sizeof(cond) - n, "%s%s", n ? "," : "", str_or(c, "type", ""));
+    }
+    add_str(cells, *cond ? cond : "Pending");
 }
 
 void corral_row_crd(const struct corral_resource *res, const json_t *obj, long now,

@@ -25,6 +25,9 @@ extern const struct corral_column corral_columns_job[];
 extern const struct corral_column corral_columns_lease[];
 extern const struct corral_column corral_columns_podgroup[];
 extern const struct corral_column corral_columns_crd[];
+extern const struct corral_column corral_columns_serviceaccount[];
+extern const struct corral_column corral_columns_rolebinding[];
+extern const struct corral_column corral_columns_csr[];
 
 void corral_row_namespace(const struct corral_resource *res, const json_t *obj, long now,
                           json_t *cells);
@@ -52,7 +55,17 @@ void corral_row_lease(const struct corral_resource *res, const json_t *obj, long
                       json_t *cells);
 void corral_row_podgroup(const struct corral_resource *res, const json_t *obj, long now,
                          json_t *cells);
-/* CustomResourceDefinitions: Name, Created At (RFC 3339), as Kubernetes prints them. */
+void corral_row_serviceaccount(const struct corral_resource *res, const json_t *obj, long now,
+                               json_t *cells);
+/* RoleBinding and ClusterRoleBinding: Name, Role ("ClusterRole/edit"), Age; wide: subjects. */
+void corral_row_rolebinding(const struct corral_resource *res, const json_t *obj, long now,
+                            json_t *cells);
+void corral_row_csr(const struct corral_resource *res, const json_t *obj, long now,
+                    json_t *cells);
+/*
+ * Name and Created At (RFC 3339), as Kubernetes prints CustomResourceDefinitions, Roles and
+ * ClusterRoles.
+ */
 void corral_row_crd(const struct corral_resource *res, const json_t *obj, long now,
                     json_t *cells);
 /*

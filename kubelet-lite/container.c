@@ -468,6 +468,8 @@ static int build_env(const json_t *pod, const json_t *container,
         rc = env_set(env, "CUDA_VISIBLE_DEVICES", gpus);
     if (rc == 0)
         rc = env_set(env, "NVIDIA_VISIBLE_DEVICES", *gpus ? gpus : "void");
+    if (rc == 0 && *gpus && strncmp(gpus, "GPU-", 4) != 0) /* indices: corral's are bus order */
+        rc = env_set(env, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
     if (rc == 0 && ctx->gpu_milli)
         rc = env_set(env, "CORRAL_GPU_MILLI", ctx->gpu_milli);
     if (rc == -ENOMEM)

@@ -629,9 +629,16 @@ static void clear_links(struct corral_topology *topo)
 int corral_topology_merge_probe(struct corral_topology *topo, const struct corral_gpu_probe *p,
                                 size_t n, unsigned source)
 {
+    size_t before = topo->ngpus;
     for (size_t i = 0; i < n; i++)
         if (find_bus(topo, &p[i]) < 0 && add_probe_gpu(topo, &p[i]) < 0)
             return -ENOMEM;
+    if (topo->ngpus != before) { /* new GPUs shift indices: hwloc's links no longer apply */
+        clear_links(topo);
+        topo->nvlink_recorded = false;
+        for (size_t i = 0; i < topo->ngpus; i++)
+            topo->gpus[i].island = -1;
+    }
     qsort(topo->gpus, topo->ngpus, sizeof(*topo->gpus), cmp_gpu_bus);
     for (size_t i = 0; i < topo->ngpus; i++)
         topo->gpus[i].index = (int)i;
@@ -640,6 +647,10 @@ int corral_topology_merge_probe(struct corral_topology *topo, const struct corra
     if (n == 0) {
         for (size_t i = 0; source == CORRAL_GPU_SRC_LIVE_NVML && i < topo->ngpus; i++)
             topo->gpus[i].healthy = false;
+        return 0;
+    }
+    if (source != CORRAL_GPU_SRC_LIVE_NVML) { /* the CUDA driver API says nothing of NVLink */
+        dedupe_uuids(topo);
         return 0;
     }
     clear_links(topo);

@@ -107,7 +107,8 @@ unsigned corral_topology_islands(const struct corral_topology *topo);
 /*
  * Merges live probe results into topo: GPUs are matched by PCI bus id (a probe GPU hwloc did
  * not see is added), names, UUIDs, memory, compute capability and health are taken from the
- * probe, and NVLink peers and islands are rebuilt from the probe's links. Exposed for tests;
+ * probe, and (NVML only: the CUDA driver API does not report them) NVLink peers and islands are
+ * rebuilt from the probe's links. Exposed for tests;
  * corral_topology_load() calls it with NVML's (else CUDA's) results. Returns 0 or -ENOMEM.
  */
 int corral_topology_merge_probe(struct corral_topology *topo, const struct corral_gpu_probe *p,

@@ -19,8 +19,11 @@
 #include "harness.h"
 #include "meta.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,15 +65,21 @@ static void sleep_ms(int ms)
         }                                                                                          \
     } while (0)
 
-static struct corral_daemon start_apiserver(const char *grace)
+static char last_dir[600];
+
+static struct corral_daemon start_apiserver_in(const char *dir, const char *grace)
 {
-    char dir[600];
-    snprintf(dir, sizeof(dir), "%s/data-%d", corral_test_tmpdir(), instance++);
     struct corral_daemon d;
     const char *argv[] = {"apiserver", "--listen", "127.0.0.1:0", "--data-dir", dir,
                           "--insecure-http", grace ? "--node-grace-seconds" : NULL, grace, NULL};
     CHECK(corral_daemon_start(&d, argv, 20000) == 0);
     return d;
+}
+
+static struct corral_daemon start_apiserver(const char *grace)
+{
+    snprintf(last_dir, sizeof(last_dir), "%s/data-%d", corral_test_tmpdir(), instance++);
+    return start_apiserver_in(last_dir, grace);
 }
 
 static struct corral_client *client_for(const struct corral_daemon *d)
@@ -1016,13 +1025,36 @@ static void failover(struct corral_client *c, const char *app, int toleration, d
     json_decref(pods);
 }
 
+/* The highest count among Events with reason about the object named name (0: none). */
+static long long event_count(struct corral_client *c, const char *name, const char *reason)
+{
+    json_t *items = list(c, NS "/events", NULL);
+    long long n = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e)
+    {
+        const char *r = json_string_value(json_object_get(e, "reason"));
+        const char *o = json_string_value(json_object_get(json_object_get(e, "involvedObject"),
+                                                          "name"));
+        long long k = json_integer_value(json_object_get(e, "count"));
+        if (r && o && strcmp(r, reason) == 0 && strcmp(o, name) == 0 && k > n)
+            n = k;
+    }
+    json_decref(items);
+    return n;
+}
+
 static void test_node_lease_lapse_evicts_and_replaces(void)
 {
     struct corral_daemon d = start_apiserver("2");
     struct corral_client *c = client_for(&d);
     failover(c, "fast", 2, 2, 12);
 
-    /* the node comes back: bind a replacement there, then delete the Node: its pods go */
+    /* no more renewals: lost a second time, the same Event is counted rather than repeated */
+    WAIT_FOR(event_count(c, "gpu-1", "NodeNotReady") == 2, 15);
+
+    /* bind a replacement there, then delete the Node: its pods go */
     json_t *pods = list(c, NS "/pods", "app=fast");
     const char *victim = name_of(json_array_get(pods, 0));
     char path[256];
@@ -1146,6 +1178,162 @@ static void test_cascading_deletes(void)
     finish(c, &d);
 }
 
+/* ---- restart ---- */
+
+static void test_restart_changes_nothing(void)
+{
+    struct corral_daemon d = start_apiserver(NULL);
+    struct corral_client *c = client_for(&d);
+    create(c, APPS "/deployments", deployment("keep", 3, "x:1"));
+    create(c, BATCH "/jobs", job("half", 4, 2, 6));
+    WAIT_FOR(live_pods(c, "app=keep") == 3 && live_pods(c, "job-name=half") == 2, 10);
+    ready_all(c, "app=keep");
+    WAIT_FOR(deploy_done(c, "keep", 3), 10);
+    set_all_pods(c, "job-name=half", "Succeeded");
+    WAIT_FOR(status_is(c, BATCH "/jobs/half", "succeeded", 2) &&
+                 live_pods(c, "job-name=half") == 4,
+             10);
+    json_t *before = list(c, NS "/pods", NULL);
+    finish(c, &d);
+
+    d = start_apiserver_in(last_dir, NULL);
+    c = client_for(&d);
+    sleep_ms(3000); /* relisted, resynced: nothing to do */
+    json_t *after = list(c, NS "/pods", NULL);
+    CHECK_INT_EQ(json_array_size(after), json_array_size(before));
+    size_t i, j;
+    json_t *p, *q;
+    json_array_foreach(before, i, p)
+    {
+        bool same = false;
+        json_array_foreach(after, j, q) same |= strcmp(uid_of(p), uid_of(q)) == 0 &&
+                                                 deleting(p) == deleting(q);
+        CHECK(same);
+    }
+    CHECK(deploy_done(c, "keep", 3));
+    CHECK(status_is(c, BATCH "/jobs/half", "succeeded", 2));
+    /* and the controllers still act */
+    set_all_pods(c, "job-name=half", "Succeeded");
+    WAIT_FOR(job_condition(c, "half", "Complete"), 10);
+    CHECK(status_is(c, BATCH "/jobs/half", "succeeded", 4));
+    merge_patch(c, APPS "/deployments/keep", "{\"spec\":{\"replicas\":1}}");
+    WAIT_FOR(live_pods(c, "app=keep") == 1, 10);
+    json_decref(before);
+    json_decref(after);
+    finish(c, &d);
+}
+
+/* ---- several apiservers on one etcd: one leads the controllers ---- */
+
+static pid_t etcd_pid;
+
+static void stop_etcd(void)
+{
+    if (etcd_pid > 0) {
+        kill(etcd_pid, SIGKILL);
+        waitpid(etcd_pid, NULL, 0);
+        etcd_pid = 0;
+    }
+}
+
+/* Starts etcd on loopback; returns its client URL in url, or false when there is no etcd. */
+static bool start_etcd(char *url, size_t len)
+{
+    const char *bin = getenv("CORRAL_ETCD") ? getenv("CORRAL_ETCD") : "/usr/bin/etcd";
+    if (access(bin, X_OK) != 0)
+        return false;
+    int cport = corral_test_free_port(), pport = corral_test_free_port();
+    char data[600], curls[64], purls[64], cluster[96], log[600];
+    snprintf(data, sizeof(data), "%s/etcd", corral_test_tmpdir());
+    snprintf(log, sizeof(log), "%s/etcd.log", corral_test_tmpdir());
+    snprintf(curls, sizeof(curls), "http://127.0.0.1:%d", cport);
+    snprintf(purls, sizeof(purls), "http://127.0.0.1:%d", pport);
+    snprintf(cluster, sizeof(cluster), "default=%s", purls);
+    snprintf(url, len, "%s", curls);
+    fflush(NULL);
+    etcd_pid = fork();
+    CHECK(etcd_pid >= 0);
+    if (etcd_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(bin, bin, "--name", "default", "--data-dir", data, "--listen-client-urls", curls,
+              "--advertise-client-urls", curls, "--listen-peer-urls", purls,
+              "--initial-advertise-peer-urls", purls, "--initial-cluster", cluster, (char *)NULL);
+        _exit(127);
+    }
+    atexit(stop_etcd);
+    struct corral_client_config cfg = {.server = url, .timeout_ms = 1000};
+    struct corral_client *c;
+    CHECK(corral_client_new(&cfg, &c) == 0);
+    double until = now_s() + 30;
+    bool up = false;
+    while (!up && now_s() < until) {
+        struct corral_response r = {0};
+        up = corral_client_request(c, "POST", "/v3/maintenance/status", NULL, "{}", 2, &r) == 0 &&
+             r.status == 200;
+        corral_response_clear(&r);
+        if (!up)
+            sleep_ms(100);
+    }
+    corral_client_free(c);
+    CHECK(up);
+    return true;
+}
+
+static struct corral_daemon start_on_etcd(const char *etcd, char *listen, size_t len)
+{
+    snprintf(listen, len, "127.0.0.1:%d", corral_test_free_port());
+    struct corral_daemon d;
+    const char *argv[] = {"apiserver", "--listen", listen, "--etcd-servers", etcd,
+                          "--insecure-http", NULL};
+    CHECK(corral_daemon_start(&d, argv, 30000) == 0);
+    return d;
+}
+
+static void test_one_leader_among_apiservers(void)
+{
+    char etcd[64], la[64], lb[64];
+    if (!start_etcd(etcd, sizeof(etcd))) {
+        fprintf(stderr, "no etcd: skipped\n");
+        return;
+    }
+    struct corral_daemon a = start_on_etcd(etcd, la, sizeof(la));
+    struct corral_daemon b = start_on_etcd(etcd, lb, sizeof(lb));
+    struct corral_client *ca = client_for(&a), *cb = client_for(&b);
+    create(ca, APPS "/deployments", deployment("ha", 3, "x:1"));
+    WAIT_FOR(live_pods(cb, "app=ha") == 3, 20);
+    sleep_ms(3000); /* two controllers at work would have made more */
+    CHECK_INT_EQ(count(cb, NS "/pods", "app=ha"), 3);
+    CHECK_INT_EQ(count(cb, APPS "/replicasets", "app=ha"), 1);
+    json_t *lease = get(ca, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/"
+                            "corral-controllers");
+    CHECK(lease != NULL);
+    const char *holder = json_string_value(json_object_get(json_object_get(lease, "spec"),
+                                                           "holderIdentity"));
+    bool a_leads = holder && strstr(holder, la) != NULL;
+    CHECK(a_leads || (holder && strstr(holder, lb) != NULL));
+    json_decref(lease);
+
+    /* the leader dies without a word: the other takes over once the lease has gone silent */
+    struct corral_daemon *dead = a_leads ? &a : &b, *alive = a_leads ? &b : &a;
+    struct corral_client *c = a_leads ? cb : ca;
+    corral_daemon_stop(dead, SIGKILL);
+    double t0 = now_s();
+    merge_patch(c, APPS "/deployments/ha", "{\"spec\":{\"replicas\":5}}");
+    WAIT_FOR(live_pods(c, "app=ha") == 5, 40);
+    fprintf(stderr, "controllers taken over %.1f s after the leader died\n", now_s() - t0);
+    sleep_ms(1000);
+    CHECK_INT_EQ(count(c, NS "/pods", "app=ha"), 5);
+    corral_client_free(ca);
+    corral_client_free(cb);
+    CHECK_INT_EQ(corral_daemon_stop(alive, SIGTERM), 0);
+    stop_etcd();
+}
+
 static void on_abort(int sig)
 {
     (void)sig;
@@ -1173,6 +1361,8 @@ int main(int argc, char **argv)
         CORRAL_TEST(node_lease_lapse_evicts_and_replaces),
         CORRAL_TEST(terminating_pods_on_lost_node),
         CORRAL_TEST(cascading_deletes),
+        CORRAL_TEST(restart_changes_nothing),
+        CORRAL_TEST(one_leader_among_apiservers),
         CORRAL_TEST(node_failover_with_defaults),
     };
     const char *only = argc > 2 ? argv[2] : NULL;

@@ -171,6 +171,13 @@ static void test_plan_env_and_argv(void)
     CHECK_INT_EQ(corral_container_plan(pod, c, &ctx, &plan, err, sizeof(err)), 0);
     CHECK_STR_EQ(corral_container_plan_getenv(&plan, "CUDA_VISIBLE_DEVICES"), "");
     CHECK_STR_EQ(corral_container_plan_getenv(&plan, "NVIDIA_VISIBLE_DEVICES"), "void");
+    CHECK(corral_container_plan_getenv(&plan, "CUDA_DEVICE_ORDER") == NULL);
+    corral_container_plan_free(&plan);
+    /* indices (a node without UUIDs) are in PCI bus order, and CUDA must count the same way */
+    ctx.gpu_visible = "2,3";
+    CHECK_INT_EQ(corral_container_plan(pod, c, &ctx, &plan, err, sizeof(err)), 0);
+    CHECK_STR_EQ(corral_container_plan_getenv(&plan, "CUDA_VISIBLE_DEVICES"), "2,3");
+    CHECK_STR_EQ(corral_container_plan_getenv(&plan, "CUDA_DEVICE_ORDER"), "PCI_BUS_ID");
     corral_container_plan_free(&plan);
     json_decref(sources);
     json_decref(pod);

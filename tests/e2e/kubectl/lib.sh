@@ -40,6 +40,7 @@ export KUBECONFIG=$T/kubeconfig
 FAILS=0
 CHECKS=0
 APISERVER_PID=
+KUBELET_PIDS=()
 BG_PIDS=()
 OUT=
 ERR=
@@ -51,6 +52,7 @@ cleanup() {
     for p in "${BG_PIDS[@]}"; do
         kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
+    stop_kubelets
     stop_apiserver
     if [ "${CORRAL_KEEP_TMP:-}" ]; then
         echo "kept $T"
@@ -87,6 +89,8 @@ pass() {
 # Stops the apiserver, checks it exited cleanly (sanitizer reports make it exit non-zero),
 # prints the summary (and the apiserver log when something failed) and exits.
 finish() {
+    bg_stop
+    stop_kubelets
     if [ -n "$APISERVER_PID" ]; then
         kill -TERM "$APISERVER_PID" 2>/dev/null
         wait "$APISERVER_PID"
@@ -173,6 +177,68 @@ start_apiserver() {
     else
         write_http_kubeconfig "$url"
     fi
+}
+
+# The credentials a node agent joins with: over TLS the cluster CA and a bootstrap token
+# from `corral init` (the agent then gets its own certificate), over HTTP none.
+write_node_kubeconfig() {
+    if [ "$E2E_TRANSPORT" != tls ]; then
+        cp "$KUBECONFIG" "$1"
+        return
+    fi
+    local ca token
+    ca=$(sed -n 's/^ *certificate-authority-data: //p' "$T/cluster/admin.kubeconfig")
+    token=$(grep -v '^#' "$T/cluster/bootstrap-tokens" | head -n 1 | cut -d' ' -f1)
+    cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: corral
+  cluster:
+    server: $URL
+    certificate-authority-data: $ca
+users:
+- name: bootstrap
+  user:
+    token: $token
+contexts:
+- name: bootstrap
+  context: {cluster: corral, user: bootstrap}
+current-context: bootstrap
+EOF
+}
+
+# Starts a node agent: start_kubelet NAME ADDRESS TOPOLOGY.xml, and waits until its Node is
+# Ready. The agent runs pods as plain processes (no cgroups) and serves their logs over
+# HTTPS on ADDRESS (a loopback address) and a port it picks.
+start_kubelet() {
+    local name=$1 address=$2 topology=$3 i
+    mkdir -p "$T/node-$name"
+    write_node_kubeconfig "$T/node-$name/bootstrap.kubeconfig"
+    : >"$T/node-$name/out"
+    "$CORRAL" kubelet --apiserver "$URL" --kubeconfig "$T/node-$name/bootstrap.kubeconfig" \
+        --name "$name" --state-dir "$T/node-$name/state" --address "$address" --port 0 \
+        --topology "$topology" --no-cgroups --heartbeat-interval 1s \
+        >>"$T/node-$name/out" 2>"$T/node-$name/log" &
+    KUBELET_PIDS+=($!)
+    for i in $(seq 150); do
+        if [ "$(J node "$name" '{.status.conditions[?(@.type=="Ready")].status}')" = True ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "node $name did not become Ready; its log:" >&2
+    cat "$T/node-$name/log" >&2
+    exit 1
+}
+
+stop_kubelets() {
+    local p
+    for p in "${KUBELET_PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    KUBELET_PIDS=()
 }
 
 stop_apiserver() {

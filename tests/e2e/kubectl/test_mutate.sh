@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# Everything that changes objects besides apply: `create namespace|configmap|secret`
-# (protobuf bodies), `patch` in its three types, `edit`, `set image`, `scale`, `label`,
+# Everything that changes objects besides apply: `create namespace|configmap|secret|
+# deployment|job|service|serviceaccount` and `expose` (kubectl sends most of these as
+# protobuf), `patch` in its three types, `edit`, `set image`, `scale`, `label`,
 # `annotate`, `replace` (fresh and stale), `delete --cascade=...` and `get -w` watching the
 # changes happen.
 source "$(dirname "$0")/lib.sh" "$@"
@@ -23,6 +24,35 @@ same "secret type" Opaque "$(J secret hf-token '{.type}' -n team-a)"
 ok create namespace team-b --dry-run=server
 out_has "namespace/team-b created (server dry run)"
 fails get ns team-b
+
+step "create deployment, job, service, serviceaccount and expose (protobuf bodies too)"
+ok create deployment web -n team-a --image=vllm/vllm-openai:v0.6.4 --replicas=2 --port=8000 \
+    -- vllm serve --model llama
+out_eq "deployment.apps/web created"
+same "replicas" 2 "$(J deploy web '{.spec.replicas}' -n team-a)"
+same "command" '["vllm","serve","--model","llama"]' \
+    "$(J deploy web '{.spec.template.spec.containers[0].command}' -n team-a)"
+same "port" 8000 "$(J deploy web '{.spec.template.spec.containers[0].ports[0].containerPort}' -n team-a)"
+same "selector" '{"app":"web"}' "$(J deploy web '{.spec.selector.matchLabels}' -n team-a)"
+ok create job finetune -n team-a --image=pytorch/pytorch:2.4.0 -- torchrun train.py
+out_eq "job.batch/finetune created"
+same "job restartPolicy" Never "$(J job finetune '{.spec.template.spec.restartPolicy}' -n team-a)"
+ok create service nodeport web-np -n team-a --tcp=80:8000 --node-port=30080
+out_eq "service/web-np created"
+same "node port" "NodePort 30080 8000" \
+    "$(J svc web-np '{.spec.type} {.spec.ports[0].nodePort} {.spec.ports[0].targetPort}' -n team-a)"
+ok create service clusterip web-named -n team-a --tcp=80:http
+same "named target port" http "$(J svc web-named '{.spec.ports[0].targetPort}' -n team-a)"
+ok expose deploy web -n team-a --port=80 --target-port=8000 --name=web-svc
+out_eq "service/web-svc exposed"
+same "exposed selector" '{"app":"web"}' "$(J svc web-svc '{.spec.selector}' -n team-a)"
+ok create serviceaccount trainer -n team-a
+out_eq "serviceaccount/trainer created"
+ok get sa trainer -n team-a
+out_matches '^NAME +SECRETS +AGE$'
+out_matches '^trainer +0 +[0-9]+s$'
+ok delete deploy,job,svc,sa -n team-a --all
+out_has 'deployment.apps "web" deleted'
 
 step "get -w sees objects added, changed and deleted"
 bg table get cm -n team-a -w

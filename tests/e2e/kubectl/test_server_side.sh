@@ -71,6 +71,13 @@ same "service ports" "80 9090" "$(J svc web '{.spec.ports[*].port}' -n shop)"
 kfields=$(fields_of deploy web kubectl -n shop)
 case "$kfields" in *'"f:replicas"'*) pass ;; *) fail "kubectl does not co-own .spec.replicas" ;; esac
 
+step "a field another client updated through a subresource conflicts too"
+ok scale deploy web -n shop --replicas=5
+fails apply --server-side -f "$M/app-v2.yaml"
+err_matches 'conflict with "kubectl" with subresource "scale" using apps/v1 at [0-9T:-]+Z: \.spec\.replicas'
+ok apply --server-side --force-conflicts -f "$M/app-v2.yaml"
+same "replicas taken back" 3 "$(J deploy web '{.spec.replicas}' -n shop)"
+
 step "a field stays while any manager still applies it"
 cat >"$T/cm-ab.yaml" <<EOF
 apiVersion: v1
