@@ -125,6 +125,7 @@ static int load_instance(struct corral_framework *fw, struct corral_fw_profile *
         goto fail;
     inst->p = inst->lib->plugin;
     inst->node_local = (inst->p->flags & CORRAL_PLUGIN_NODE_LOCAL) != 0;
+    inst->node_class = inst->node_local && (inst->p->flags & CORRAL_PLUGIN_NODE_CLASS) != 0;
     corral_fw_host_init(inst);
     if (HAS(inst->p, init)) {
         char perr[256] = "";
@@ -312,6 +313,7 @@ static void profile_free(struct corral_fw_profile *fp)
         free(fp->at[pt]);
     free(fp->score_weight);
     free(fp->score_cached);
+    free(fp->memo);
     size_t pos = 0;
     void *v;
     while (corral_strmap_next(&fp->sigs, &pos, NULL, &v))
@@ -798,22 +800,92 @@ static int64_t clamp_score(struct corral_fw_plugin *inst, int64_t v)
     return v > CORRAL_MAX_NODE_SCORE ? CORRAL_MAX_NODE_SCORE : v;
 }
 
-/* Filter + cached scores for one node, stored in the signature row when there is one. */
+/* ---- the class memo ---- */
+
+/* Sizes the profile's memo for the cluster and empties it when stale or half full. */
+static bool memo_ready(struct corral_framework *fw, struct corral_fw_profile *fp)
+{
+    uint32_t want = 1u << 12;
+    while (want < 8u * fw->snap->live && want < (1u << 22))
+        want *= 2;
+    if (fp->memo_cap < want) {
+        struct corral_class_memo *m = calloc(want, sizeof(*m));
+        if (!m)
+            return fp->memo != NULL;
+        free(fp->memo);
+        fp->memo = m;
+        fp->memo_cap = want;
+        fp->memo_used = fp->memo_cap; /* forces the emptying below */
+    }
+    if (fp->memo_epoch != fw->epoch || fp->memo_used >= fp->memo_cap / 2) {
+        fp->memo_stamp++;
+        fp->memo_epoch = fw->epoch;
+        fp->memo_used = 0;
+    }
+    return true;
+}
+
+/*
+ * The memo entry for (signature, class): *hit says whether it holds the answer; otherwise it
+ * is the free entry to fill. NULL when there is no memo.
+ */
+static struct corral_class_memo *memo_find(struct corral_framework *fw,
+                                           struct corral_fw_profile *fp, uint32_t sig,
+                                           uint64_t cls, bool *hit)
+{
+    *hit = false;
+    if (!memo_ready(fw, fp))
+        return NULL;
+    uint64_t h = (cls ^ ((uint64_t)sig << 40)) * 0x9e3779b97f4a7c15ull;
+    for (uint32_t i = (uint32_t)(h >> 32) & (fp->memo_cap - 1);; i = (i + 1) & (fp->memo_cap - 1)) {
+        struct corral_class_memo *m = &fp->memo[i];
+        if (m->stamp != fp->memo_stamp)
+            return m;
+        if (m->cls == cls && m->sig == sig) {
+            *hit = true;
+            return m;
+        }
+    }
+}
+
+/*
+ * Filter + cached scores for one node, stored in the signature row when there is one. With
+ * by_class, an equal node's result comes from the class memo instead.
+ */
 static uint32_t evaluate(struct corral_framework *fw, uint32_t node, int64_t *score)
 {
     struct corral_fw_profile *fp = fw->cy.prof;
-    fw->stats.nodes_evaluated++;
-    uint32_t rej = corral_fw_run_filters(fw, node, true, false);
-    int64_t total = 0;
-    for (uint32_t s = 0; s < fp->n_at[CORRAL_POINT_SCORE] && !rej; s++) {
-        uint32_t ii = fp->at[CORRAL_POINT_SCORE][s];
-        struct corral_fw_plugin *inst = fp->plugins[ii];
-        if (!fp->score_cached[s] || fw->cy.skip_score[ii])
-            continue;
-        total += fp->score_weight[s] * clamp_score(inst, inst->p->score(inst->state, fw->cy.pod,
-                                                                       node));
-    }
     struct corral_sig_entry *e = fw->cy.entry;
+    struct corral_class_memo *m = NULL;
+    uint64_t cls = 0;
+    bool hit = false;
+    if (fw->cy.by_class && e && (cls = corral_snapshot_class(fw->snap, node)) != 0)
+        m = memo_find(fw, fp, e->id, cls, &hit);
+    uint32_t rej;
+    int64_t total = 0;
+    if (hit) {
+        fw->stats.class_hits++;
+        fw->cy.mask[node] = m->mask;
+        fw->cy.mask_stamp[node] = fw->cy.id;
+        rej = m->reject;
+        total = m->score;
+    } else {
+        fw->stats.nodes_evaluated++;
+        rej = corral_fw_run_filters(fw, node, true, false);
+        for (uint32_t s = 0; s < fp->n_at[CORRAL_POINT_SCORE] && !rej; s++) {
+            uint32_t ii = fp->at[CORRAL_POINT_SCORE][s];
+            struct corral_fw_plugin *inst = fp->plugins[ii];
+            if (!fp->score_cached[s] || fw->cy.skip_score[ii])
+                continue;
+            total += fp->score_weight[s] *
+                     clamp_score(inst, inst->p->score(inst->state, fw->cy.pod, node));
+        }
+        if (m) {
+            *m = (struct corral_class_memo){cls, fp->memo_stamp, fw->cy.mask[node], total,
+                                            e->id, rej};
+            fp->memo_used++;
+        }
+    }
     if (e) {
         e->gen[node] = fw->snap->gen[node];
         e->mask[node] = fw->cy.mask[node];
@@ -899,6 +971,7 @@ static struct corral_sig_entry *sig_entry(struct corral_framework *fw, struct co
             free(e);
             return NULL;
         }
+        e->id = ++fp->next_sig_id;
         fp->n_sigs++;
     }
     if (entry_fit(e, fw->snap->n, fw->epoch) < 0)
@@ -1294,13 +1367,21 @@ static void note_active(struct corral_framework *fw)
 {
     struct corral_fw_profile *fp = fw->cy.prof;
     fw->cy.volatile_filters = fw->cy.dynamic_scores = false;
+    fw->cy.by_class = true;
     for (uint32_t s = 0; s < fp->n_at[CORRAL_POINT_FILTER]; s++) {
         uint32_t ii = fp->at[CORRAL_POINT_FILTER][s];
-        fw->cy.volatile_filters |= !fp->plugins[ii]->node_local && !fw->cy.skip_filter[ii];
+        const struct corral_fw_plugin *inst = fp->plugins[ii];
+        if (fw->cy.skip_filter[ii])
+            continue;
+        fw->cy.volatile_filters |= !inst->node_local;
+        fw->cy.by_class &= !inst->node_local || inst->node_class;
     }
     for (uint32_t s = 0; s < fp->n_at[CORRAL_POINT_SCORE]; s++) {
         uint32_t ii = fp->at[CORRAL_POINT_SCORE][s];
-        fw->cy.dynamic_scores |= !fp->score_cached[s] && !fw->cy.skip_score[ii];
+        if (fw->cy.skip_score[ii])
+            continue;
+        fw->cy.dynamic_scores |= !fp->score_cached[s];
+        fw->cy.by_class &= !fp->score_cached[s] || fp->plugins[ii]->node_class;
     }
 }
 

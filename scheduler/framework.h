@@ -13,6 +13,11 @@
  * nodes that changed since. Other plugins (spread, inter-pod terms) run every cycle on the
  * nodes that survive. percentageOfNodesToScore stops the pass early as Kubernetes does.
  *
+ * When every plugin a pod needs also sets CORRAL_PLUGIN_NODE_CLASS, a node's row is copied
+ * from the class memo: the verdict, GPU set and score the signature got on another node of
+ * the same class (corral_snapshot_class), so a new signature, or every signature after an
+ * invalidation, costs one plugin evaluation per class of node rather than per node.
+ *
  * Ownership: the framework owns every pod added to it and frees them; it borrows the
  * snapshot and the configuration.
  */
@@ -60,11 +65,22 @@ struct corral_fw_plugin {
     char *name;
     int profile;
     bool node_local;
+    bool node_class; /* CORRAL_PLUGIN_NODE_CLASS (with NODE_LOCAL) */
+};
+
+/* One (signature, node class) result of the class memo. */
+struct corral_class_memo {
+    uint64_t cls;
+    uint64_t stamp; /* the entry is valid when this is the profile's memo_stamp */
+    uint64_t mask;
+    int64_t score;
+    uint32_t sig, reject;
 };
 
 /* A recent signature's per-node results (see the head comment). */
 struct corral_sig_entry {
     char *key;
+    uint32_t id; /* unique within the profile, never reused (keys the class memo) */
     uint64_t epoch;
     uint64_t last_used;
     uint32_t cap;
@@ -100,8 +116,12 @@ struct corral_fw_profile {
     bool *score_cached;    /* per score slot: folded into the cached sum */
     bool any_local_filter, any_volatile_filter, any_dynamic_score;
     struct corral_strmap sigs; /* signature -> struct corral_sig_entry */
-    uint32_t n_sigs, max_sigs;
+    uint32_t n_sigs, max_sigs, next_sig_id;
     uint32_t next_start; /* round-robin start when scoring a percentage of nodes */
+    /* The class memo: open addressing, emptied (stamp) on invalidation or when half full. */
+    struct corral_class_memo *memo;
+    uint32_t memo_cap, memo_used;
+    uint64_t memo_stamp, memo_epoch;
 };
 
 enum corral_fw_result {
@@ -117,6 +137,7 @@ struct corral_fw_stats {
     uint64_t nodes_evaluated; /* filter+score runs on cache misses */
     uint64_t nodes_scanned;
     uint64_t cache_hits, cache_misses, invalidations;
+    uint64_t class_hits; /* rows copied from the class memo instead of evaluated */
 };
 
 struct corral_framework {
@@ -151,6 +172,7 @@ struct corral_framework {
         uint32_t skip_cap;
         bool in_filter, in_reserve, in_post_filter;
         bool volatile_filters, dynamic_scores; /* some such plugin did not skip this pod */
+        bool by_class; /* every node-local plugin that did not skip sets NODE_CLASS */
         uint32_t reserve_node;
         bool assigned;
         uint64_t gpus;
