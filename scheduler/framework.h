@@ -77,6 +77,24 @@ struct corral_class_memo {
     uint32_t sig, reject;
 };
 
+/*
+ * One node's cached result for a signature. The fields a refresh touches sit together (two
+ * rows to a cache line), since refreshes visit nodes in no particular order.
+ */
+struct corral_sig_row {
+    uint64_t gen;    /* node generation the row was computed at; 0 = never */
+    uint64_t mask;   /* GPUs left after Filter */
+    int64_t score;   /* combined cached score */
+    uint32_t reject; /* 0 = feasible, else ((filter slot + 1) << 21) | code */
+    uint32_t pos;    /* index in the heap, UINT32_MAX when absent */
+};
+
+/* A heap entry carries its node's score, so sifting reads the heap alone. */
+struct corral_heap_item {
+    int64_t score;
+    uint32_t node, unused;
+};
+
 /* A recent signature's per-node results (see the head comment). */
 struct corral_sig_entry {
     char *key;
@@ -84,16 +102,15 @@ struct corral_sig_entry {
     uint64_t epoch;
     uint64_t last_used;
     uint32_t cap;
-    uint64_t *gen;    /* node generation the row was computed at; 0 = never */
-    uint64_t *mask;   /* GPUs left after Filter */
-    int64_t *score;   /* combined cached score */
-    uint32_t *reject; /* 0 = feasible, else ((filter slot + 1) << 21) | code */
+    struct corral_sig_row *row; /* per node */
     /*
      * Feasible nodes as a heap ordered by (score, then lower index), valid as of snapshot
      * generation `seen`: with tie-breaking by node order the best node is its top, and a new
-     * pod of this signature only re-evaluates the nodes the snapshot's change log names.
+     * pod of this signature only re-evaluates the nodes the snapshot's change log names. The
+     * heap is 4-ary, the children of i at 4i+1..4i+4, placed so that they share a cache line.
      */
-    uint32_t *heap, *pos; /* pos[node] = index in heap, UINT32_MAX when absent */
+    void *heap_mem;                /* allocation holding heap */
+    struct corral_heap_item *heap; /* cap entries */
     uint32_t heap_n;
     uint64_t seen;
     bool heap_ok;
