@@ -23,7 +23,7 @@
 
 #define LOG "scheduler"
 #define REJECT_SHIFT 21
-#define SIG_CACHE_BYTES (64u << 20)
+#define SIG_CACHE_BYTES (256u << 20)
 
 /* A callback exists when the plugin's struct is long enough to hold it and it is set. */
 #define HAS(p, field)                                                                              \
@@ -821,6 +821,13 @@ static bool memo_ready(struct corral_framework *fw, struct corral_fw_profile *fp
     return true;
 }
 
+/* Where the probe for (signature, class) starts. */
+static uint32_t memo_index(const struct corral_fw_profile *fp, uint32_t sig, uint64_t cls)
+{
+    uint64_t h = (cls ^ ((uint64_t)sig << 40)) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 32) & (fp->memo_cap - 1);
+}
+
 /*
  * The memo entry for (signature, class): *hit says whether it holds the answer; otherwise it
  * is the free entry to fill. NULL when there is no memo.
@@ -832,8 +839,7 @@ static struct corral_class_memo *memo_find(struct corral_framework *fw,
     *hit = false;
     if (!memo_ready(fw, fp))
         return NULL;
-    uint64_t h = (cls ^ ((uint64_t)sig << 40)) * 0x9e3779b97f4a7c15ull;
-    for (uint32_t i = (uint32_t)(h >> 32) & (fp->memo_cap - 1);; i = (i + 1) & (fp->memo_cap - 1)) {
+    for (uint32_t i = memo_index(fp, sig, cls);; i = (i + 1) & (fp->memo_cap - 1)) {
         struct corral_class_memo *m = &fp->memo[i];
         if (m->stamp != fp->memo_stamp)
             return m;
@@ -1138,13 +1144,61 @@ static void heap_rebuild(struct corral_framework *fw)
     e->heap_ok = true;
 }
 
+/*
+ * Changed nodes are refreshed in batches: their rows, then their class memo entries, are
+ * requested from memory for the whole batch before the first is used, so the cache misses of
+ * a batch overlap instead of following one another.
+ */
+#define REFRESH_BATCH 32
+
+struct refresh_batch {
+    struct corral_framework *fw;
+    uint32_t n;
+    uint32_t node[REFRESH_BATCH];
+};
+
+static void refresh_batch(struct refresh_batch *b)
+{
+    struct corral_framework *fw = b->fw;
+    struct corral_fw_profile *fp = fw->cy.prof;
+    struct corral_sig_entry *e = fw->cy.entry;
+    struct corral_snapshot *s = fw->snap;
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->node[i] < e->cap)
+            __builtin_prefetch(&e->row[b->node[i]], 1);
+    if (fw->cy.by_class && memo_ready(fw, fp)) {
+        for (uint32_t i = 0; i < b->n; i++) {
+            uint32_t node = b->node[i];
+            if (node >= e->cap || !s->exists[node] || e->row[node].gen == s->gen[node])
+                continue;
+            uint64_t cls = corral_snapshot_class(s, node);
+            if (cls)
+                __builtin_prefetch(&fp->memo[memo_index(fp, e->id, cls)]);
+        }
+    }
+    for (uint32_t i = 0; i < b->n; i++)
+        refresh_node(b->node[i], fw);
+    b->n = 0;
+}
+
+static void collect_change(uint32_t node, void *arg)
+{
+    struct refresh_batch *b = arg;
+    b->node[b->n++] = node;
+    if (b->n == REFRESH_BATCH)
+        refresh_batch(b);
+}
+
 /* The best node through the heap, re-evaluating only what changed. */
 static uint32_t heap_pick(struct corral_framework *fw)
 {
     struct corral_sig_entry *e = fw->cy.entry;
     uint64_t before = fw->stats.cache_misses;
-    if (!e->heap_ok || corral_snapshot_changes(fw->snap, e->seen, refresh_node, fw) < 0)
+    struct refresh_batch b = {.fw = fw, .n = 0};
+    if (!e->heap_ok || corral_snapshot_changes(fw->snap, e->seen, collect_change, &b) < 0)
         heap_rebuild(fw);
+    else
+        refresh_batch(&b);
     e->seen = fw->snap->gen_counter;
     uint64_t looked = fw->stats.cache_misses - before;
     fw->stats.nodes_scanned += looked;
