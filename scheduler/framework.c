@@ -801,12 +801,13 @@ static int64_t clamp_score(struct corral_fw_plugin *inst, int64_t v)
 /* Sizes the profile's memo for the cluster and empties it when stale or half full. */
 static bool memo_ready(struct corral_framework *fw, struct corral_fw_profile *fp)
 {
-    uint32_t want = fp->memo_cap;
-    if (!fp->memo || (fp->memo_cap < 8u * fw->snap->live && fp->memo_cap < (1u << 22))) {
-        want = 1u << 12;
-        while (want < 8u * fw->snap->live && want < (1u << 22))
-            want *= 2;
-    }
+    if (fp->memo && fp->memo_epoch == fw->epoch && fp->memo_used < fp->memo_cap / 2 &&
+        fp->memo_live == fw->snap->live)
+        return true; /* the common case, kept short */
+    fp->memo_live = fw->snap->live;
+    uint32_t want = 1u << 12;
+    while (want < 8u * fw->snap->live && want < (1u << 22))
+        want *= 2;
     if (fp->memo_cap < want) {
         struct corral_class_memo *m = calloc(want, sizeof(*m));
         if (!m)

@@ -137,7 +137,7 @@ struct corral_fw_profile {
     uint32_t next_start; /* round-robin start when scoring a percentage of nodes */
     /* The class memo: open addressing, emptied (stamp) on invalidation or when half full. */
     struct corral_class_memo *memo;
-    uint32_t memo_cap, memo_used;
+    uint32_t memo_cap, memo_used, memo_live; /* memo_live: node count it was sized for */
     uint64_t memo_stamp, memo_epoch;
 };
 

@@ -184,12 +184,11 @@ static uint64_t intern(struct corral_snapshot *s, const uint64_t *key, uint32_t 
     return e.id;
 }
 
-uint64_t corral_snapshot_class(struct corral_snapshot *s, uint32_t node)
+/* The class id of node's current state (0: none), without looking at the kept answer. */
+static uint64_t class_of(struct corral_snapshot *s, uint32_t node)
 {
     if (node >= s->n || !s->exists[node] || !s->static_id[node] || s->port_pods[node])
         return 0;
-    if (s->cls_gen[node] == s->gen[node])
-        return s->cls[node];
     const struct corral_snap_node *nd = &s->nodes[node];
     uint64_t key[MAX_KEY_WORDS] = {0};
     uint32_t n = 0;
@@ -207,10 +206,16 @@ uint64_t corral_snapshot_class(struct corral_snapshot *s, uint32_t node)
         key[n + g / 4] |= (uint64_t)f << (16 * (g % 4));
     }
     n += (nd->n_gpus + 3) / 4;
-    uint64_t id = intern(s, key, n);
-    if (id) { /* intern may have emptied the table, which clears every cls_gen: set ours after */
-        s->cls[node] = id;
-        s->cls_gen[node] = s->gen[node];
-    }
+    return intern(s, key, n);
+}
+
+uint64_t corral_snapshot_class_read(struct corral_snapshot *s, uint32_t node)
+{
+    if (node >= s->n)
+        return 0;
+    uint64_t id = class_of(s, node);
+    /* intern may have emptied the table, which clears every cls_gen: set ours after it */
+    s->cls[node] = id;
+    s->cls_gen[node] = s->gen[node];
     return id;
 }

@@ -158,9 +158,16 @@ static inline uint64_t corral_snapshot_all_gpus(const struct corral_snapshot *s,
  * requested resources (standard and extended), the GPU table except UUIDs (free shares
  * included) and NVLink bandwidths. Keys are compared exactly, and an id is never given to a
  * different state later. Returns the id, or 0 when the node shares its class with no other
- * (a pod on it uses host ports, or memory ran out).
+ * (a pod on it uses host ports, or memory ran out). The answer is kept until the node's
+ * generation moves; corral_snapshot_class_read() works it out.
  */
-uint64_t corral_snapshot_class(struct corral_snapshot *s, uint32_t node);
+uint64_t corral_snapshot_class_read(struct corral_snapshot *s, uint32_t node);
+static inline uint64_t corral_snapshot_class(struct corral_snapshot *s, uint32_t node)
+{
+    if (node < s->n && s->cls_gen[node] == s->gen[node])
+        return s->cls[node];
+    return corral_snapshot_class_read(s, node);
+}
 
 /* nodeclass.c, for snapshot.c: the fixed description of a node just added or replaced. */
 void corral_nodeclass_describe(struct corral_snapshot *s, uint32_t node);
