@@ -7,6 +7,7 @@
 #include "error.h"
 #include "kubeconfig.h"
 #include "log.h"
+#include "meta.h"
 #include "pki.h"
 
 #include <ctype.h>
@@ -199,8 +200,9 @@ static char *cluster_ca(const struct corral_kubeconfig *kc)
 static json_t *csr_object(const char *node, const char *csr_pem)
 {
     char *b64 = corral_pki_base64_encode(csr_pem, strlen(csr_pem));
-    char name[300];
-    snprintf(name, sizeof(name), "node-csr-%s-%ld", node, (long)time(NULL));
+    char name[300], uid[37];
+    corral_meta_new_uid(uid); /* unique: a node may ask again within the same second */
+    snprintf(name, sizeof(name), "node-csr-%s-%.8s", node, uid);
     json_t *obj =
         b64 ? json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:[s,s,s]}}", "apiVersion",
                         "certificates.k8s.io/v1", "kind", "CertificateSigningRequest", "metadata",
