@@ -315,8 +315,8 @@ static enum owner_state classify(struct corral_ctrl *c, const json_t *ref, const
         json_string_value(json_object_get(ref, "kind")));
     const char *name = json_string_value(json_object_get(ref, "name"));
     const char *uid = json_string_value(json_object_get(ref, "uid"));
-    if (!res || !name || !uid)
-        return OWNER_SOLID; /* cannot tell: never delete on a guess */
+    if (!res || !name || !uid || (res->namespaced && !dep_ns))
+        return OWNER_SOLID; /* cannot tell (or an invalid reference): never delete on a guess */
     json_t *owner = NULL;
     int rc = corral_objects_get(corral_ctrl_srv(c), res, res->namespaced ? dep_ns : NULL, name,
                                 &owner);

@@ -8,6 +8,7 @@
 #include "init.h"
 #include "kubelet.h"
 #include "log.h"
+#include "scheduler.h"
 #include "up.h"
 
 #include <stdio.h>
@@ -24,6 +25,8 @@ static const struct subcommand subcommands[] = {
     {"init", corral_init_main, "create the cluster CA, certificates, tokens and admin kubeconfig"},
     {"kubelet", corral_kubelet_main, "run the node agent (kubelet-lite) or print this node"},
     {"up", corral_up_main, "start an all-in-one cluster with simulated GPU nodes and examples"},
+    {"scheduler", corral_scheduler_main, "schedule pods onto nodes and GPUs (watch, bind, explain)"},
+    {"sim", corral_sim_main, "replay node and pod lists through the scheduler, no apiserver"},
     {NULL, NULL, NULL},
 };
 

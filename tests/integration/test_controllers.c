@@ -65,15 +65,21 @@ static void sleep_ms(int ms)
         }                                                                                          \
     } while (0)
 
-static struct corral_daemon start_apiserver(const char *grace)
+static char last_dir[600];
+
+static struct corral_daemon start_apiserver_in(const char *dir, const char *grace)
 {
-    char dir[600];
-    snprintf(dir, sizeof(dir), "%s/data-%d", corral_test_tmpdir(), instance++);
     struct corral_daemon d;
     const char *argv[] = {"apiserver", "--listen", "127.0.0.1:0", "--data-dir", dir,
                           "--insecure-http", grace ? "--node-grace-seconds" : NULL, grace, NULL};
     CHECK(corral_daemon_start(&d, argv, 20000) == 0);
     return d;
+}
+
+static struct corral_daemon start_apiserver(const char *grace)
+{
+    snprintf(last_dir, sizeof(last_dir), "%s/data-%d", corral_test_tmpdir(), instance++);
+    return start_apiserver_in(last_dir, grace);
 }
 
 static struct corral_client *client_for(const struct corral_daemon *d)
@@ -1019,13 +1025,36 @@ static void failover(struct corral_client *c, const char *app, int toleration, d
     json_decref(pods);
 }
 
+/* The highest count among Events with reason about the object named name (0: none). */
+static long long event_count(struct corral_client *c, const char *name, const char *reason)
+{
+    json_t *items = list(c, NS "/events", NULL);
+    long long n = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e)
+    {
+        const char *r = json_string_value(json_object_get(e, "reason"));
+        const char *o = json_string_value(json_object_get(json_object_get(e, "involvedObject"),
+                                                          "name"));
+        long long k = json_integer_value(json_object_get(e, "count"));
+        if (r && o && strcmp(r, reason) == 0 && strcmp(o, name) == 0 && k > n)
+            n = k;
+    }
+    json_decref(items);
+    return n;
+}
+
 static void test_node_lease_lapse_evicts_and_replaces(void)
 {
     struct corral_daemon d = start_apiserver("2");
     struct corral_client *c = client_for(&d);
     failover(c, "fast", 2, 2, 12);
 
-    /* the node comes back: bind a replacement there, then delete the Node: its pods go */
+    /* no more renewals: lost a second time, the same Event is counted rather than repeated */
+    WAIT_FOR(event_count(c, "gpu-1", "NodeNotReady") == 2, 15);
+
+    /* bind a replacement there, then delete the Node: its pods go */
     json_t *pods = list(c, NS "/pods", "app=fast");
     const char *victim = name_of(json_array_get(pods, 0));
     char path[256];
@@ -1146,6 +1175,51 @@ static void test_cascading_deletes(void)
     CHECK(exists(c, NS "/configmaps/half"));
     json_decref(refs);
     json_decref(owners);
+    finish(c, &d);
+}
+
+/* ---- restart ---- */
+
+static void test_restart_changes_nothing(void)
+{
+    struct corral_daemon d = start_apiserver(NULL);
+    struct corral_client *c = client_for(&d);
+    create(c, APPS "/deployments", deployment("keep", 3, "x:1"));
+    create(c, BATCH "/jobs", job("half", 4, 2, 6));
+    WAIT_FOR(live_pods(c, "app=keep") == 3 && live_pods(c, "job-name=half") == 2, 10);
+    ready_all(c, "app=keep");
+    WAIT_FOR(deploy_done(c, "keep", 3), 10);
+    set_all_pods(c, "job-name=half", "Succeeded");
+    WAIT_FOR(status_is(c, BATCH "/jobs/half", "succeeded", 2) &&
+                 live_pods(c, "job-name=half") == 4,
+             10);
+    json_t *before = list(c, NS "/pods", NULL);
+    finish(c, &d);
+
+    d = start_apiserver_in(last_dir, NULL);
+    c = client_for(&d);
+    sleep_ms(3000); /* relisted, resynced: nothing to do */
+    json_t *after = list(c, NS "/pods", NULL);
+    CHECK_INT_EQ(json_array_size(after), json_array_size(before));
+    size_t i, j;
+    json_t *p, *q;
+    json_array_foreach(before, i, p)
+    {
+        bool same = false;
+        json_array_foreach(after, j, q) same |= strcmp(uid_of(p), uid_of(q)) == 0 &&
+                                                 deleting(p) == deleting(q);
+        CHECK(same);
+    }
+    CHECK(deploy_done(c, "keep", 3));
+    CHECK(status_is(c, BATCH "/jobs/half", "succeeded", 2));
+    /* and the controllers still act */
+    set_all_pods(c, "job-name=half", "Succeeded");
+    WAIT_FOR(job_condition(c, "half", "Complete"), 10);
+    CHECK(status_is(c, BATCH "/jobs/half", "succeeded", 4));
+    merge_patch(c, APPS "/deployments/keep", "{\"spec\":{\"replicas\":1}}");
+    WAIT_FOR(live_pods(c, "app=keep") == 1, 10);
+    json_decref(before);
+    json_decref(after);
     finish(c, &d);
 }
 
@@ -1287,6 +1361,7 @@ int main(int argc, char **argv)
         CORRAL_TEST(node_lease_lapse_evicts_and_replaces),
         CORRAL_TEST(terminating_pods_on_lost_node),
         CORRAL_TEST(cascading_deletes),
+        CORRAL_TEST(restart_changes_nothing),
         CORRAL_TEST(one_leader_among_apiservers),
         CORRAL_TEST(node_failover_with_defaults),
     };
