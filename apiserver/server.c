@@ -18,12 +18,14 @@
 #include "protobuf.h"
 #include "routes.h"
 #include "status.h"
+#include "workers.h"
 #include "yamljson.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,19 +236,147 @@ err_unref:
     return -ENOMEM;
 }
 
+/* ---- suspended connections ---------------------------------------------------------------- */
+
+/*
+ * What the server runs besides libmicrohttpd's threads: the worker pool, the parked streams
+ * and the thread that wakes them. Every connection this file suspends is counted, because MHD
+ * must not be stopped while one is suspended; once closing is set, nothing is suspended any
+ * more (requests run on the HTTP thread, streams end).
+ */
+struct corral_server_rt {
+    pthread_mutex_t mu;
+    pthread_cond_t drained; /* suspended reached 0 */
+    unsigned suspended;
+    bool closing;
+    struct stream *parked; /* poll streams waiting for the store to move */
+    pthread_t waker;
+    bool waker_started;
+    struct corral_workers *workers;
+};
+
+/* Suspends conn unless the server is stopping; from an MHD callback only. True if suspended. */
+static bool conn_suspend(struct corral_server_rt *rt, struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&rt->mu);
+    bool ok = !rt->closing;
+    if (ok) {
+        rt->suspended++;
+        MHD_suspend_connection(conn);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return ok;
+}
+
+/* Resumes a connection conn_suspend() suspended; any thread. */
+static void conn_resume(struct corral_server_rt *rt, struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
+    pthread_mutex_lock(&rt->mu);
+    if (--rt->suspended == 0)
+        pthread_cond_broadcast(&rt->drained);
+    pthread_mutex_unlock(&rt->mu);
+}
+
+/* ---- streamed replies ---------------------------------------------------------------------- */
+
+#define STREAM_BUF 16384
+#define STREAM_RETRIES 8 /* polls in a row before a stream parks without checking the revision */
+
+/*
+ * A streamed reply. A blocking source (read) is called by a worker, with the connection
+ * suspended, into buf; the HTTP thread then sends what it read. A polled source (poll) is called
+ * on the HTTP thread; when it has nothing, the stream parks (connection suspended) until the
+ * waker resumes it.
+ */
 struct stream {
+    struct corral_apiserver *srv;
+    struct MHD_Connection *conn;
     long (*read)(void *ctx, char *buf, size_t max);
+    long (*poll)(void *ctx, char *buf, size_t max);
     void (*done)(void *ctx);
     void *ctx;
+    struct stream *next; /* in rt->parked */
+    char *buf;
+    size_t len, off;
+    bool ended, failed;
 };
+
+/* Worker: reads the next piece of a blocking source, then hands the connection back. */
+static void stream_fill(void *arg)
+{
+    struct stream *s = arg;
+    long n = s->read(s->ctx, s->buf, STREAM_BUF);
+    if (n > 0) {
+        s->len = (size_t)n;
+    } else {
+        s->ended = true;
+        s->failed = n < 0;
+    }
+    conn_resume(s->srv->rt, s->conn);
+}
+
+static ssize_t blocking_stream_read(struct stream *s, char *buf, size_t max)
+{
+    if (s->off < s->len) {
+        size_t n = s->len - s->off < max ? s->len - s->off : max;
+        memcpy(buf, s->buf + s->off, n);
+        s->off += n;
+        return (ssize_t)n;
+    }
+    if (s->ended)
+        return s->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    s->off = s->len = 0;
+    struct corral_server_rt *rt = s->srv->rt;
+    if (!conn_suspend(rt, s->conn))
+        return MHD_CONTENT_READER_END_OF_STREAM; /* stopping */
+    if (corral_workers_submit(rt->workers, stream_fill, s) < 0) {
+        s->ended = s->failed = true;
+        conn_resume(rt, s->conn); /* called again at once: ends with an error */
+    }
+    return 0;
+}
+
+/*
+ * Parks s unless the store moved past rev0 (its events may not have been seen) or the server
+ * is stopping. Returns 1 when parked, 0 to poll again, -1 when stopping.
+ */
+static int stream_park(struct stream *s, int64_t rev0, bool check)
+{
+    struct corral_server_rt *rt = s->srv->rt;
+    int rc = 1;
+    pthread_mutex_lock(&rt->mu);
+    if (rt->closing)
+        rc = -1;
+    else if (check && corral_store_revision(s->srv->store) != rev0)
+        rc = 0;
+    if (rc == 1) {
+        rt->suspended++;
+        MHD_suspend_connection(s->conn);
+        s->next = rt->parked;
+        rt->parked = s;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return rc;
+}
+
+static ssize_t poll_stream_read(struct stream *s, char *buf, size_t max)
+{
+    for (int i = 0;; i++) {
+        int64_t rev0 = corral_store_revision(s->srv->store);
+        long n = s->poll(s->ctx, buf, max);
+        if (n != 0)
+            return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+        int p = stream_park(s, rev0, i < STREAM_RETRIES);
+        if (p != 0)
+            return p > 0 ? 0 : MHD_CONTENT_READER_END_OF_STREAM;
+    }
+}
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct stream *s = cls;
-    long n = s->read(s->ctx, buf, max);
-    if (n > 0)
-        return n;
-    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+    return s->poll ? poll_stream_read(s, buf, max) : blocking_stream_read(s, buf, max);
 }
 
 static void stream_free(void *cls)
@@ -254,27 +384,105 @@ static void stream_free(void *cls)
     struct stream *s = cls;
     if (s->done)
         s->done(s->ctx);
+    free(s->buf);
     free(s);
+}
+
+static int reply_stream(struct corral_request *req, const char *content_type,
+                        const struct stream *proto)
+{
+    struct stream *s = malloc(sizeof(*s));
+    char *buf = proto->read ? malloc(STREAM_BUF) : NULL;
+    if (!s || (proto->read && !buf)) {
+        free(s);
+        free(buf);
+        if (proto->done)
+            proto->done(proto->ctx);
+        return -ENOMEM;
+    }
+    *s = *proto;
+    s->srv = req->srv;
+    s->conn = req->conn;
+    s->buf = buf;
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BUF,
+                                                                  stream_read, s, stream_free);
+    if (!resp) {
+        stream_free(s);
+        return -ENOMEM;
+    }
+    return queue(req, 200, resp, content_type);
 }
 
 int corral_reply_stream(struct corral_request *req, const char *content_type,
                         long (*read)(void *ctx, char *buf, size_t max), void (*done)(void *ctx),
                         void *ctx)
 {
-    struct stream *s = malloc(sizeof(*s));
-    if (!s) {
-        if (done)
-            done(ctx);
-        return -ENOMEM;
+    struct stream proto = {.read = read, .done = done, .ctx = ctx};
+    return reply_stream(req, content_type, &proto);
+}
+
+int corral_reply_poll_stream(struct corral_request *req, const char *content_type,
+                             long (*poll)(void *ctx, char *buf, size_t max),
+                             void (*done)(void *ctx), void *ctx)
+{
+    struct stream proto = {.poll = poll, .done = done, .ctx = ctx};
+    return reply_stream(req, content_type, &proto);
+}
+
+/* ---- the waker ----------------------------------------------------------------------------- */
+
+#define WAKER_TICK_MS 200
+#define WAKER_ALL_NS 1000000000ull /* parked streams are polled at least this often */
+
+/* Resumes every parked stream. */
+static void resume_parked(struct corral_server_rt *rt)
+{
+    pthread_mutex_lock(&rt->mu);
+    struct stream *s = rt->parked;
+    rt->parked = NULL;
+    while (s) {
+        struct stream *next = s->next; /* s may be gone once resumed */
+        MHD_resume_connection(s->conn);
+        rt->suspended--;
+        s = next;
     }
-    *s = (struct stream){read, done, ctx};
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free);
-    if (!resp) {
-        stream_free(s);
-        return -ENOMEM;
+    if (rt->suspended == 0)
+        pthread_cond_broadcast(&rt->drained);
+    pthread_mutex_unlock(&rt->mu);
+}
+
+static bool rt_closing(struct corral_server_rt *rt)
+{
+    pthread_mutex_lock(&rt->mu);
+    bool c = rt->closing;
+    pthread_mutex_unlock(&rt->mu);
+    return c;
+}
+
+/*
+ * Resumes the parked streams whenever the store's revision moves (watch events), and at least
+ * once a second (deadlines, heartbeats, shutdown).
+ */
+static void *waker_main(void *arg)
+{
+    struct corral_apiserver *srv = arg;
+    int64_t last = corral_store_revision(srv->store);
+    uint64_t last_all = corral_now_ns();
+    while (!rt_closing(srv->rt)) {
+        struct corral_store_event ev;
+        int64_t seen;
+        int n = corral_store_events(srv->store, "/", last, &ev, 1, WAKER_TICK_MS, &seen);
+        if (n > 0)
+            corral_store_event_clear(&ev);
+        int64_t now_rev = corral_store_revision(srv->store);
+        uint64_t now = corral_now_ns();
+        if (now_rev == last && now - last_all < WAKER_ALL_NS)
+            continue;
+        last = now_rev;
+        last_all = now;
+        resume_parked(srv->rt);
     }
-    return queue(req, 200, resp, content_type);
+    return NULL;
 }
 
 /* ---- body decoding ---- */
@@ -376,6 +584,67 @@ static int append_body(struct corral_request *req, const char *data, size_t len)
     return 0;
 }
 
+static void dispatch(struct corral_request *req)
+{
+    corral_routes_dispatch(req);
+    if (!req->answered)
+        corral_reply_error(req, CORRAL_EINTERNAL, "the request was not answered");
+}
+
+/* Worker: runs a request whose connection is suspended, then hands the connection back. */
+static void request_job(void *arg)
+{
+    struct corral_request *req = arg;
+    struct corral_server_rt *rt = req->srv->rt;
+    struct MHD_Connection *conn = req->conn;
+    dispatch(req);
+    conn_resume(rt, conn); /* req may be freed from here on */
+}
+
+/* Hands req to a worker (its connection suspended meanwhile). False: run it here. */
+static bool to_worker(struct corral_apiserver *srv, struct corral_request *req)
+{
+    if (!conn_suspend(srv->rt, req->conn))
+        return false; /* stopping: finish it here */
+    if (corral_workers_submit(srv->rt->workers, request_job, req) == 0)
+        return true;
+    conn_resume(srv->rt, req->conn);
+    return false;
+}
+
+static bool is_path(const char *url, const char *const *paths)
+{
+    for (; *paths; paths++)
+        if (strcmp(url, *paths) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * True for requests that are answered from memory at once and may run on the HTTP thread:
+ * health and version, GETs of one object (or its status) and watches that start from a given
+ * revision (they only set up a polled stream). Everything else (writes, lists, discovery,
+ * proxied logs, watches that list first) goes to a worker.
+ */
+static bool runs_inline(struct corral_request *req)
+{
+    static const char *const plain[] = {"/healthz", "/livez", "/readyz", "/version", NULL};
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        return false;
+    if (is_path(req->url, plain))
+        return true;
+    if (corral_objects_classify(req) < 0)
+        return false;
+    if (strcmp(req->verb, "get") == 0)
+        return req->shape == CORRAL_TARGET_OBJECT ||
+               (req->shape == CORRAL_TARGET_SUBRESOURCE && strcmp(req->sub, "status") == 0);
+    if (strcmp(req->verb, "watch") != 0)
+        return false;
+    const char *rv = corral_request_query(req, "resourceVersion");
+    const char *initial = corral_request_query(req, "sendInitialEvents");
+    return rv && *rv && strcmp(rv, "0") != 0 && !(initial && strcmp(initial, "true") == 0);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -409,9 +678,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                            srv->cfg.max_body);
         return MHD_YES;
     }
-    corral_routes_dispatch(req);
-    if (!req->answered)
-        corral_reply_error(req, CORRAL_EINTERNAL, "the request was not answered");
+    if (runs_inline(req) || !to_worker(srv, req))
+        dispatch(req);
     return MHD_YES;
 }
 
@@ -469,6 +737,77 @@ int corral_server_init(struct corral_apiserver *srv, const struct corral_apiserv
     return 0;
 }
 
+#define DRAIN_S 30 /* how long stopping waits for requests running on workers */
+
+/* HTTP threads: one per CPU (they never block), at least 2, at most 16. */
+static unsigned http_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 2 ? 2 : n > 16 ? 16 : (unsigned)n;
+}
+
+/* Stops the waker and the workers and frees what rt_start() made. */
+static void rt_stop(struct corral_apiserver *srv)
+{
+    struct corral_server_rt *rt = srv->rt;
+    if (!rt)
+        return;
+    pthread_mutex_lock(&rt->mu);
+    rt->closing = true;
+    pthread_mutex_unlock(&rt->mu);
+    if (rt->waker_started)
+        pthread_join(rt->waker, NULL);
+    corral_workers_free(rt->workers);
+    pthread_cond_destroy(&rt->drained);
+    pthread_mutex_destroy(&rt->mu);
+    free(rt);
+    srv->rt = NULL;
+}
+
+/* Creates the worker pool and starts the waker. Returns 0 or -errno. */
+static int rt_start(struct corral_apiserver *srv)
+{
+    struct corral_server_rt *rt = calloc(1, sizeof(*rt));
+    if (!rt)
+        return -ENOMEM;
+    pthread_mutex_init(&rt->mu, NULL);
+    pthread_cond_init(&rt->drained, NULL);
+    srv->rt = rt;
+    int rc = corral_workers_new(&rt->workers);
+    if (rc == 0) {
+        rc = -pthread_create(&rt->waker, NULL, waker_main, srv);
+        rt->waker_started = rc == 0;
+    }
+    if (rc < 0) {
+        corral_error("apiserver", "cannot start the request workers: %s", strerror(-rc));
+        rt_stop(srv);
+    }
+    return rc;
+}
+
+/*
+ * Stops suspending connections, ends the parked streams and waits (up to DRAIN_S) for the
+ * requests running on workers. Returns true when no connection is left suspended.
+ */
+static bool rt_drain(struct corral_apiserver *srv)
+{
+    struct corral_server_rt *rt = srv->rt;
+    pthread_mutex_lock(&rt->mu);
+    rt->closing = true;
+    pthread_mutex_unlock(&rt->mu);
+    resume_parked(rt); /* they poll once more, see the server stopping, and end */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += DRAIN_S;
+    pthread_mutex_lock(&rt->mu);
+    int rc = 0;
+    while (rt->suspended > 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&rt->drained, &rt->mu, &ts);
+    bool drained = rt->suspended == 0;
+    pthread_mutex_unlock(&rt->mu);
+    return drained;
+}
+
 static int parse_listen(const char *listen, struct sockaddr_in *addr)
 {
     char host[64];
@@ -509,8 +848,7 @@ int corral_server_start(struct corral_apiserver *srv)
         return -EPERM;
     }
     struct corral_tls_options tls = {0};
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (!srv->cfg.insecure_http) {
         int rc = corral_auth_tls_options(srv->auth, &tls);
         if (rc < 0) {
@@ -521,8 +859,12 @@ int corral_server_start(struct corral_apiserver *srv)
         }
         flags |= MHD_USE_TLS;
     }
+    int rc = rt_start(srv);
+    if (rc < 0)
+        return rc;
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, http_threads(),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
@@ -531,6 +873,7 @@ int corral_server_start(struct corral_apiserver *srv)
         tls.trust, MHD_OPTION_END);
     if (!srv->mhd) {
         corral_error("apiserver", "cannot listen on %s: %s", srv->cfg.listen, strerror(errno));
+        rt_stop(srv);
         return -EADDRINUSE;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -545,8 +888,16 @@ void corral_server_stop(struct corral_apiserver *srv)
 {
     atomic_store(&srv->stopping, true);
     if (srv->mhd) {
-        MHD_quiesce_daemon(srv->mhd);
-        MHD_stop_daemon(srv->mhd); /* joins connection threads: in-flight writes finish */
+        MHD_socket lsock = MHD_quiesce_daemon(srv->mhd);
+        if (rt_drain(srv)) {
+            MHD_stop_daemon(srv->mhd); /* in-flight requests on the HTTP threads finish */
+            if (lsock != MHD_INVALID_SOCKET)
+                close(lsock);
+            rt_stop(srv);
+        } else {
+            corral_error("apiserver", "requests still running after %d s; exiting without "
+                         "waiting for them", DRAIN_S);
+        }
         srv->mhd = NULL;
     }
     if (srv->store)

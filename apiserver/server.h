@@ -2,10 +2,15 @@
 /*
  * server: the apiserver's HTTP layer on libmicrohttpd.
  *
- * One thread per connection (MHD_USE_THREAD_PER_CONNECTION): handlers may block (a durable
- * write waits for its group commit, a watch waits for events) without stalling other clients.
- * A request is read fully (bounded by the body limit), routed through the static table in
- * routes.c, and answered exactly once through the corral_reply_* functions below; errors are
+ * Threads: a few HTTP threads (libmicrohttpd's epoll thread pool, one per CPU) read requests
+ * and write replies and never block. Requests answered from memory at once (GET of one object,
+ * a watch from a given revision, health) run on them; everything that may block (a durable write
+ * waits for its group commit, a proxied log waits for the node agent) runs on a worker thread
+ * (workers.h) while its connection is suspended, and may block freely. A watch's stream is
+ * polled on the HTTP threads; with nothing to send it is parked (suspended) until the store's
+ * revision moves, so idle watchers cost no thread and an event costs no thread switch per
+ * watcher. A request is read fully (bounded by the body limit), routed through the static table
+ * in routes.c, and answered exactly once through the corral_reply_* functions below; errors are
  * turned into a Kubernetes Status in one place (corral_reply_error).
  */
 #ifndef CORRAL_SERVER_H
@@ -23,6 +28,7 @@ struct MHD_Connection;
 struct corral_metrics;
 struct corral_controllers;
 struct corral_auth;
+struct corral_server_rt;
 
 struct corral_apiserver_config {
     const char *listen;        /* "127.0.0.1:6443" */
@@ -48,6 +54,7 @@ struct corral_apiserver {
     struct corral_controllers *controllers;
     struct corral_auth *auth;
     struct MHD_Daemon *mhd;
+    struct corral_server_rt *rt; /* workers and parked streams (server.c) */
     char url[128];
     atomic_bool stopping;
     atomic_int inflight_writes;
@@ -141,13 +148,23 @@ int corral_reply_list(struct corral_request *req, const char *prefix_json,
                       struct corral_blob **blobs, size_t n, const char *suffix_json);
 
 /*
- * A streamed reply: read(ctx, buf, max) is called (possibly blocking) whenever the client can
- * take more; it returns bytes written, 0 to end the stream, or -1 on error. done(ctx) is called
- * once when the connection finishes. content_type is copied.
+ * A streamed reply: read(ctx, buf, max) is called on a worker thread (it may block) whenever the
+ * client can take more; it returns bytes written, 0 to end the stream, or -1 on error. done(ctx)
+ * is called once when the connection finishes. content_type is copied.
  */
 int corral_reply_stream(struct corral_request *req, const char *content_type,
                         long (*read)(void *ctx, char *buf, size_t max), void (*done)(void *ctx),
                         void *ctx);
+
+/*
+ * A streamed reply from a source that never blocks, polled on an HTTP thread: poll(ctx, buf,
+ * max) returns bytes written, 0 when it has nothing now, or -1 to end the stream. After a 0 the
+ * stream is parked until the store's revision moves (or at most a second), then polled again;
+ * once the server is stopping it ends. done(ctx) is called once when the connection finishes.
+ */
+int corral_reply_poll_stream(struct corral_request *req, const char *content_type,
+                             long (*poll)(void *ctx, char *buf, size_t max),
+                             void (*done)(void *ctx), void *ctx);
 
 /* True when the Accept header asks for a meta.k8s.io Table. */
 bool corral_request_wants_table(const struct corral_request *req);

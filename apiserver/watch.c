@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * watch: the watch stream (see watch.h). The connection's own thread runs stream_read(),
- * which blocks in corral_store_events() for at most a second at a time so that shutdown and
- * deadlines are noticed promptly; output is staged in a small buffer and handed to
- * libmicrohttpd as the socket takes it.
+ * watch: the watch stream (see watch.h), a polled stream (corral_reply_poll_stream): an HTTP
+ * thread calls stream_poll(), which takes what the store has after the cursor without waiting;
+ * when there is nothing the server parks the stream until the revision moves, and polls it at
+ * least once a second so that shutdown, deadlines and heartbeats are noticed. Output is staged
+ * in a small buffer and handed to libmicrohttpd as the socket takes it.
  */
 #include "watch.h"
 #include "error.h"
@@ -181,26 +182,28 @@ static void emit_initial(struct watch *w)
     }
 }
 
-/* Fills the staging buffer with the next events, waiting up to a second. */
-static void refill(struct watch *w)
+/*
+ * Fills the staging buffer with the next events, if there are any; never waits. Returns true
+ * when more may be ready at once (a full batch was taken, or initial events remain).
+ */
+static bool refill(struct watch *w)
 {
     if (w->initial_pending) {
         emit_initial(w);
-        return;
+        return w->initial_pending;
     }
     uint64_t now = corral_now_ns();
     if (atomic_load(&w->srv->stopping) || now >= w->deadline_ns) {
         w->done = true;
-        return;
+        return false;
     }
     struct corral_store_event evs[EVENT_BATCH];
     int64_t seen = w->cursor;
-    int n = corral_store_events(w->srv->store, w->prefix, w->cursor, evs, EVENT_BATCH, 1000,
-                                &seen);
+    int n = corral_store_events(w->srv->store, w->prefix, w->cursor, evs, EVENT_BATCH, 0, &seen);
     if (n == CORRAL_EGONE) {
         emit_gone(w);
         w->done = true;
-        return;
+        return false;
     }
     for (int i = 0; i < n; i++) {
         handle_event(w, &evs[i]);
@@ -214,16 +217,20 @@ static void refill(struct watch *w)
         else
             out_append(w, "\n", 1); /* whitespace between events: lets a dead peer surface */
     }
+    return n == EVENT_BATCH;
 }
 
-static long stream_read(void *ctx, char *buf, size_t max)
+/* Returns bytes staged into buf, 0 when there is nothing yet, -1 at the end of the stream. */
+static long stream_poll(void *ctx, char *buf, size_t max)
 {
     struct watch *w = ctx;
-    while (w->off >= w->len) {
+    if (w->off >= w->len) {
         w->off = w->len = 0;
-        if (w->done)
-            return 0;
-        refill(w);
+        bool more = true;
+        while (w->len == 0 && more && !w->done)
+            more = refill(w);
+        if (w->len == 0)
+            return w->done ? -1 : 0;
     }
     size_t n = w->len - w->off;
     if (n > max)
@@ -317,5 +324,5 @@ void corral_watch_serve(struct corral_request *req)
     }
     const char *ct = w->table ? "application/json;as=Table;v=v1;g=meta.k8s.io"
                               : "application/json";
-    corral_reply_stream(req, ct, stream_read, watch_free, w);
+    corral_reply_poll_stream(req, ct, stream_poll, watch_free, w);
 }

@@ -113,6 +113,8 @@ struct ctr {
     const json_t *spec;
     char name[64];
     bool init;
+    bool sidecar;     /* an init container with restartPolicy Always: runs beside the pod */
+    bool was_started; /* sidecar: it has been started once (later containers may go) */
     enum cstate state;
     char reason[48];       /* waiting reason */
     char message[512];     /* waiting message */
@@ -282,6 +284,9 @@ static void ctr_init(struct ctr *c, struct rpod *p, const json_t *spec, bool ini
     c->pod = p;
     c->spec = spec;
     c->init = init;
+    const char *rp = json_string_value(json_object_get(spec, "restartPolicy"));
+    c->sidecar = init && rp && strcmp(rp, "Always") == 0;
+    bool no_probes = init && !c->sidecar; /* plain init containers have no probes */
     snprintf(c->name, sizeof(c->name), "%s", json_string_value(json_object_get(spec, "name")));
     c->state = C_WAITING;
     snprintf(c->reason, sizeof(c->reason), "%s", init ? "PodInitializing" : "ContainerCreating");
@@ -293,11 +298,12 @@ static void ctr_init(struct ctr *c, struct rpod *p, const json_t *spec, bool ini
     c->w_out = (struct watch){W_OUT, c};
     c->w_err = (struct watch){W_ERR, c};
     const json_t *lc = json_object_get(spec, "lifecycle");
-    probe_init(&c->startup, c, ROLE_STARTUP, init ? NULL : json_object_get(spec, "startupProbe"));
+    probe_init(&c->startup, c, ROLE_STARTUP,
+               no_probes ? NULL : json_object_get(spec, "startupProbe"));
     probe_init(&c->liveness, c, ROLE_LIVENESS,
-               init ? NULL : json_object_get(spec, "livenessProbe"));
+               no_probes ? NULL : json_object_get(spec, "livenessProbe"));
     probe_init(&c->readiness, c, ROLE_READINESS,
-               init ? NULL : json_object_get(spec, "readinessProbe"));
+               no_probes ? NULL : json_object_get(spec, "readinessProbe"));
     probe_init(&c->post_start, c, ROLE_POST_START, json_object_get(lc, "postStart"));
     probe_init(&c->pre_stop, c, ROLE_PRE_STOP, json_object_get(lc, "preStop"));
 }
@@ -389,14 +395,6 @@ static const char *unsupported(const json_t *spec, char *buf, size_t len)
         const json_t *c, *m;
         json_array_foreach(json_object_get(spec, lists[l]), i, c)
         {
-            const char *rp = json_string_value(json_object_get(c, "restartPolicy"));
-            if (l == 0 && rp && strcmp(rp, "Always") == 0) {
-                snprintf(buf, len,
-                         "init container %s: sidecar containers (restartPolicy: "
-                         "Always) are not supported by corral's process runtime",
-                         json_string_value(json_object_get(c, "name")));
-                return buf;
-            }
             static const char *const probes[] = {"startupProbe", "livenessProbe", "readinessProbe"};
             for (int p = 0; p < 3; p++)
                 if (json_object_get(json_object_get(c, probes[p]), "grpc")) {
@@ -490,7 +488,7 @@ static void pod_requests(const struct rpod *p, int64_t *cpu, int64_t *mem)
     for (size_t i = 0; i < p->nctrs; i++) {
         int64_t c = 0, m = 0;
         corral_container_requests(p->ctrs[i].spec, &c, &m);
-        if (p->ctrs[i].init) {
+        if (p->ctrs[i].init && !p->ctrs[i].sidecar) {
             init_cpu = c > init_cpu ? c : init_cpu;
             init_mem = m > init_mem ? m : init_mem;
         } else {
@@ -1172,6 +1170,8 @@ static bool should_restart(const struct rpod *p, const struct ctr *c)
 {
     if (c->no_restart || p->stopping)
         return false;
+    if (c->sidecar)
+        return true;
     if (c->init)
         return c->term.exit_code != 0 && p->policy != P_NEVER;
     return p->policy == P_ALWAYS || (p->policy == P_ON_FAILURE && c->term.exit_code != 0);
@@ -1251,7 +1251,8 @@ static void stop_pod(struct corral_runtime *rt, struct rpod *p, int grace_s)
         c->no_restart = true;
         if (c->state == C_WAITING && !c->have_proc)
             c->next_start_ms = NEVER;
-        begin_kill(rt, c, deadline, NULL);
+        if (!c->sidecar) /* sidecars last: stop_step() */
+            begin_kill(rt, c, deadline, NULL);
     }
 }
 
@@ -1321,12 +1322,16 @@ static enum phase compute_phase(const struct rpod *p)
 {
     if (p->phase == PH_SUCCEEDED || p->phase == PH_FAILED)
         return p->phase;
+    int sidecars = 0;
     for (size_t i = 0; i < p->ninit; i++) {
         const struct ctr *c = &p->ctrs[i];
-        if (c->state == C_TERMINATED && c->term.exit_code != 0 && !should_restart(p, c) &&
-            !c->have_proc)
+        sidecars += c->sidecar && c->have_proc;
+        if (c->sidecar && c->was_started)
+            continue;
+        if (!c->sidecar && c->state == C_TERMINATED && c->term.exit_code != 0 &&
+            !should_restart(p, c) && !c->have_proc)
             return PH_FAILED;
-        if (!init_done(c))
+        if (c->sidecar || !init_done(c))
             return p->stopping && !pod_has_processes(p) ? PH_FAILED : PH_PENDING;
     }
     int running = 0, waiting = 0, stopped = 0, succeeded = 0;
@@ -1342,8 +1347,10 @@ static enum phase compute_phase(const struct rpod *p)
         else
             waiting++;
     }
-    if (p->stopping && running == 0)
+    if (p->stopping && running == 0 && sidecars == 0)
         return stopped == succeeded && waiting == 0 ? PH_SUCCEEDED : PH_FAILED;
+    if (running == 0 && sidecars > 0)
+        return PH_RUNNING; /* the sidecars are being stopped */
     if (waiting > 0)
         return PH_PENDING;
     if (running > 0)
@@ -1367,6 +1374,69 @@ static void check_deadline(struct corral_runtime *rt, struct rpod *p, int64_t no
     emit(rt, p, NULL, "Warning", "DeadlineExceeded", "%s", p->message);
 }
 
+/*
+ * Init containers, one at a time and in order; a sidecar (restartPolicy Always) only has to have
+ * started before the next one goes, and keeps running beside the pod. Returns true once every
+ * plain init container has succeeded and every sidecar has started.
+ */
+static bool run_init(struct corral_runtime *rt, struct rpod *p, int64_t now)
+{
+    for (size_t i = 0; i < p->ninit; i++) {
+        struct ctr *c = &p->ctrs[i];
+        if (c->sidecar) {
+            step_container(rt, c, now);
+            c->was_started |= c->state == C_RUNNING && c->started;
+            if (!c->was_started)
+                return false;
+            continue;
+        }
+        if (init_done(c))
+            continue;
+        step_container(rt, c, now);
+        return false;
+    }
+    return true;
+}
+
+static bool app_has_processes(const struct rpod *p)
+{
+    for (size_t i = 0; i < p->nctrs; i++)
+        if (!p->ctrs[i].sidecar && p->ctrs[i].have_proc)
+            return true;
+    return false;
+}
+
+/* When the app containers are done for good, the sidecars are stopped (as in a Job). */
+static void finish_sidecars(struct corral_runtime *rt, struct rpod *p, int64_t now)
+{
+    for (size_t i = p->ninit; i < p->nctrs; i++) {
+        const struct ctr *c = &p->ctrs[i];
+        if (c->state != C_TERMINATED || c->have_proc || should_restart(p, c))
+            return;
+    }
+    for (size_t i = 0; i < p->ninit; i++) {
+        struct ctr *c = &p->ctrs[i];
+        if (!c->sidecar)
+            continue;
+        c->no_restart = true;
+        begin_kill(rt, c, now + (int64_t)p->grace_s * 1000, NULL);
+    }
+}
+
+/* A stopping (or finished) pod: kill steps; sidecars go once the other containers have. */
+static void stop_step(struct corral_runtime *rt, struct rpod *p, int64_t now)
+{
+    bool others = app_has_processes(p);
+    for (size_t i = 0; i < p->nctrs; i++) {
+        struct ctr *c = &p->ctrs[i];
+        if (c->sidecar && !others && c->have_proc && !c->killing)
+            begin_kill(rt, c, p->stopping ? p->grace_deadline_ms : now, NULL);
+        kill_step(c, now);
+        if (c->pre_stop.in_flight && now >= c->pre_stop.deadline_ms)
+            probe_timeout(rt, &c->pre_stop);
+    }
+}
+
 static void reconcile(struct corral_runtime *rt, struct rpod *p, int64_t now)
 {
     if (!p->admitted) {
@@ -1375,19 +1445,12 @@ static void reconcile(struct corral_runtime *rt, struct rpod *p, int64_t now)
     }
     check_deadline(rt, p, now);
     bool terminal = p->phase == PH_SUCCEEDED || p->phase == PH_FAILED;
-    for (size_t i = 0; i < p->nctrs; i++) {
-        struct ctr *c = &p->ctrs[i];
-        if (terminal || p->stopping) {
-            kill_step(c, now);
-            if (c->pre_stop.in_flight && now >= c->pre_stop.deadline_ms)
-                probe_timeout(rt, &c->pre_stop);
-            continue;
-        }
-        if (c->init && init_done(c))
-            continue;
-        step_container(rt, c, now);
-        if (c->init)
-            break; /* init containers run one at a time, in order */
+    if (terminal || p->stopping)
+        stop_step(rt, p, now);
+    else if (run_init(rt, p, now)) {
+        for (size_t i = p->ninit; i < p->nctrs; i++)
+            step_container(rt, &p->ctrs[i], now);
+        finish_sidecars(rt, p, now);
     }
     enum phase before = p->phase;
     p->phase = compute_phase(p);
@@ -1441,7 +1504,7 @@ static json_t *ctr_status(const struct ctr *c)
         container_id(c, id, sizeof(id));
         json_object_set_new(st, "containerID", json_string(id));
     }
-    if (!c->init)
+    if (!c->init || c->sidecar)
         json_object_set_new(st, "started", json_boolean(c->started && c->state == C_RUNNING));
     return st;
 }
@@ -1471,7 +1534,7 @@ static bool not_ready(const struct ctr *c)
 
 static bool not_initialized(const struct ctr *c)
 {
-    return !init_done(c);
+    return c->sidecar ? !c->was_started : !init_done(c);
 }
 
 static json_t *condition(struct rpod *p, int k, bool status, const char *reason,
@@ -1495,8 +1558,12 @@ static json_t *conditions(struct rpod *p)
 {
     bool terminal = p->phase == PH_SUCCEEDED || p->phase == PH_FAILED;
     bool initialized = true, ready = !terminal && p->nctrs > p->ninit;
-    for (size_t i = 0; i < p->ninit; i++)
-        initialized &= init_done(&p->ctrs[i]);
+    for (size_t i = 0; i < p->ninit; i++) {
+        const struct ctr *c = &p->ctrs[i];
+        initialized &= c->sidecar ? c->was_started : init_done(c);
+        if (c->sidecar)
+            ready &= c->ready;
+    }
     for (size_t i = p->ninit; i < p->nctrs; i++)
         ready &= p->ctrs[i].ready;
     char names[600];

@@ -2,8 +2,8 @@
 /*
  * runtime: the pod runtime. Given Pod objects, it runs their containers as processes and
  * reports Pod status the way the kubelet does: phases, container states, restartPolicy with
- * exponential back-off, init containers, startup/liveness/readiness probes (exec, httpGet,
- * tcpSocket), postStart/preStop hooks, graceful termination (SIGTERM to the process group,
+ * exponential back-off, init containers and sidecars, startup/liveness/readiness probes (exec,
+ * httpGet, tcpSocket), postStart/preStop hooks, graceful termination (SIGTERM to the process group,
  * grace period, SIGKILL), activeDeadlineSeconds, per-container logs with rotation, cgroup v2
  * limits where available, GPU visibility from the binding (docs/gpus.md), securityContext
  * users, and the kubelet's admission checks (pods, cpu and memory requests against allocatable:

@@ -12,26 +12,28 @@
  *   apiserver_rss_after_creates     VmRSS of the apiserver (/proc/PID/status) after the creates
  *                                   and GETs, with CORRAL_BENCH_PODS pods stored
  *   apiserver_watch_p50_100w/_p99/_max   100 watchers on one namespace; a paced creator
- *                                   (CORRAL_BENCH_WATCH_RATE pods/s) writes CORRAL_BENCH_WATCH_EVENTS
- *                                   pods whose annotation holds the clock just before the POST was
- *                                   written; latency = arrival of the event at a watcher minus
- *                                   that time (so it includes the durable commit);
- *                                   _fanout_p99 leaves the commit out: each arrival minus the
- *                                   first arrival of the same event at any watcher
+ *                                   (CORRAL_BENCH_WATCH_RATE pods/s) writes
+ *                                   CORRAL_BENCH_WATCH_EVENTS pods, each with an annotation
+ *                                   holding the clock just before its POST was written;
+ *                                   latency = arrival at a watcher minus that time (so it
+ *                                   includes the durable commit); _fanout_p99 leaves the commit
+ *                                   out: each arrival minus the first arrival of that event
  *   apiserver_restart_to_ready_kill9   kill -9 with everything stored, then exec to the first
  *                                   200 from /readyz
  *   apiserver_restart_to_ready      SIGTERM (clean close), then exec to the first 200 from /readyz
  *   apiserver_rss_after_restart     VmRSS once ready after that restart
  *
+ * CORRAL_BENCH_CONTROLLERS=0 starts the server with --no-controllers, to tell what the
+ * built-in controllers (which index every pod) cost.
+ *
  * Alongside each load figure the bench prints the CPU the load generator and the server used
  * during the run (as a share of one core), so a reader can tell who was the bottleneck, and the
  * server's CPU time per op (per delivered event for the watch run): on a shared machine that is
- * a steadier before/after figure than the rates. The
- * load generator is one thread with raw non-blocking sockets and epoll, HTTP/1.1 keep-alive,
- * one request in flight per connection (closed loop); the watchers are one more thread. Both
- * run on the same machine as the server: on a 2-core machine they share the cores, and every
- * figure here is a figure for server plus client on that machine. Timings depend on the machine
- * and its disk; never assert on them.
+ * a steadier before/after figure than the rates. The load generator is one thread with raw
+ * non-blocking sockets and epoll, HTTP/1.1 keep-alive, one request in flight per connection
+ * (closed loop); the watchers are one more thread. Both run on the same machine as the server:
+ * on a 2-core machine they share the cores, and every figure here is a figure for server plus
+ * client on that machine. Timings depend on the machine and its disk; never assert on them.
  */
 #include "corral-config.h"
 #include "daemon.h"
@@ -579,12 +581,14 @@ static size_t make_get(struct load *l, uint64_t seq, char *buf)
 
 /* ---- the server ----------------------------------------------------------------------------- */
 
+static bool no_controllers;
+
 static void start_server(void)
 {
     char listen[64];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
     const char *argv[] = {"apiserver", "--listen", listen, "--data-dir", data_dir,
-                          "--insecure-http", NULL};
+                          "--insecure-http", no_controllers ? "--no-controllers" : NULL, NULL};
     if (corral_daemon_start(&server, argv, 60000) != 0)
         DIE("the apiserver did not start");
 }
@@ -657,6 +661,7 @@ static void bench_gets(void)
     double s = (double)(l.end_ns - l.start_ns) / 1e9;
     printf("apiserver_get_64c=%.0f gets/s\n", (double)l.done / s);
     print_cpu("apiserver_get_64c", m, l.done);
+    printf("apiserver_get_p50_64c=%.2f ms\n", quantile_ms(l.lat_us, l.nlat, 0.50));
     printf("apiserver_get_p99_64c=%.2f ms\n", quantile_ms(l.lat_us, l.nlat, 0.99));
     free(l.lat_us);
 }
@@ -1007,6 +1012,8 @@ int main(int argc, char **argv)
     if (shape && *shape && strcmp(shape, "small") != 0 && strcmp(shape, "large") != 0)
         DIE("CORRAL_BENCH_POD=%s: expected small or large", shape);
     large_pods = shape && strcmp(shape, "large") == 0;
+    const char *ctrl = getenv("CORRAL_BENCH_CONTROLLERS");
+    no_controllers = ctrl && strcmp(ctrl, "0") == 0;
     struct rlimit rl = {4096, 4096};
     setrlimit(RLIMIT_NOFILE, &rl);
 
@@ -1017,6 +1024,7 @@ int main(int argc, char **argv)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     printf("apiserver_bench_machine=%ld cores shared by server and load generator\n", cores);
     printf("apiserver_bench_pods=%zu pods (%s)\n", n_pods, large_pods ? "large" : "small");
+    printf("apiserver_bench_controllers=%s\n", no_controllers ? "off (--no-controllers)" : "on");
     start_server();
     create_namespace(NS_BENCH);
     long rss0 = rss_kb();

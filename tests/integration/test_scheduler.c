@@ -275,10 +275,22 @@ static void test_scheduler(void)
     corral_daemon_stop(&api, SIGTERM);
 }
 
+/* A failed CHECK aborts, which skips the harness's atexit cleanup: stop the daemons here. */
+static void on_abort(int sig)
+{
+    if (sched.pid > 0)
+        kill(sched.pid, SIGKILL);
+    if (api.pid > 0)
+        kill(api.pid, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
         corral_test_set_exe(argv[1]);
+    signal(SIGABRT, on_abort);
     fprintf(stderr, "-- scheduler\n");
     test_scheduler();
     fprintf(stderr, "ok scheduler\n");

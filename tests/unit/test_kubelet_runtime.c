@@ -922,6 +922,81 @@ static void test_security_context(void)
     env_down(&e);
 }
 
+static void test_sidecars(void)
+{
+    struct env e;
+    env_up(&e, NO_GPUS);
+    /* a Job-like pod: the sidecar starts (its startup probe sees its file) before the next
+     * init container, serves beside the app, and is stopped when the app is done */
+    json_t *pod = mkpod("with-sidecar", NULL,
+                        "  restartPolicy: Never\n"
+                        "  terminationGracePeriodSeconds: 5\n"
+                        "  initContainers:\n"
+                        "  - name: proxy\n"
+                        "    restartPolicy: Always\n"
+                        "    command: [sh, -c, 'trap \"echo proxy-stopped >> trail; exit 0\" TERM;"
+                        " echo proxy-up >> trail; touch proxy-ready;"
+                        " while true; do sleep 0.1; done']\n"
+                        "    startupProbe:\n"
+                        "      exec: {command: [test, -f, proxy-ready]}\n"
+                        "      periodSeconds: 1\n"
+                        "  - name: setup\n"
+                        "    command: [sh, -c, 'echo setup >> trail']\n"
+                        "  containers:\n"
+                        "  - name: app\n"
+                        "    command: [sh, -c, 'cat trail; sleep 0.3']\n");
+    CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, pod, NULL), 0);
+    json_t *st = wait_for(&e, uid_of(pod), running, "app", 10000);
+    CHECK(ready_is(st, "True"));
+    json_t *proxy = ctr_status(st, "proxy");
+    CHECK(json_is_true(json_object_get(proxy, "started")));
+    json_decref(st);
+    st = wait_for(&e, uid_of(pod), phase_is, "Succeeded", 10000);
+    CHECK_STR_EQ(pod_log(&e, "with-sidecar", "app", false), "proxy-up\nsetup\n");
+    CHECK_STR_EQ(state_field(st, "proxy", "terminated", "reason"), "Completed");
+    CHECK_INT_EQ(restarts(st, "proxy"), 0);
+    json_decref(st);
+    char trail[1200], line[64] = "";
+    snprintf(trail, sizeof(trail), "%s/pods/default_with-sidecar_with-sidecar-uid/work/trail",
+             e.dir);
+    FILE *f = fopen(trail, "r");
+    CHECK(f != NULL);
+    while (fgets(line, sizeof(line), f))
+        ;
+    fclose(f);
+    CHECK_STR_EQ(line, "proxy-stopped\n"); /* stopped after the app, not before */
+    json_decref(pod);
+
+    /* deleting a serving pod stops the app first, the sidecar after it */
+    json_t *svc =
+        mkpod("svc", NULL,
+              "  terminationGracePeriodSeconds: 5\n"
+              "  initContainers:\n"
+              "  - name: proxy\n"
+              "    restartPolicy: Always\n"
+              "    command: [sh, -c, 'trap \"sleep 0.3; echo proxy-stopped >> trail; exit 0\""
+              " TERM; while true; do sleep 0.1; done']\n"
+              "  containers:\n"
+              "  - name: app\n"
+              "    command: [sh, -c, 'trap \"sleep 0.3; echo app-stopped >> trail; exit 0\""
+              " TERM; while true; do sleep 0.1; done']\n");
+    CHECK_INT_EQ(corral_runtime_sync_pod(e.rt, svc, NULL), 0);
+    json_decref(wait_for(&e, uid_of(svc), running, "app", 10000));
+    usleep(300000);
+    CHECK_INT_EQ(corral_runtime_stop_pod(e.rt, uid_of(svc), -1), 0);
+    CHECK(was_stopped(&e, uid_of(svc), 10000));
+    snprintf(trail, sizeof(trail), "%s/pods/default_svc_svc-uid/work/trail", e.dir);
+    f = fopen(trail, "r");
+    CHECK(f != NULL);
+    char all[128] = "";
+    size_t n = fread(all, 1, sizeof(all) - 1, f);
+    all[n] = '\0';
+    fclose(f);
+    CHECK_STR_EQ(all, "app-stopped\nproxy-stopped\n");
+    json_decref(svc);
+    env_down(&e);
+}
+
 static void test_admission(void)
 {
     struct env e;
@@ -966,4 +1041,5 @@ CORRAL_TESTS(CORRAL_TEST(command_env_and_logs), CORRAL_TEST(restart_policies),
              CORRAL_TEST(liveness_and_startup), CORRAL_TEST(graceful_termination),
              CORRAL_TEST(deletion_through_sync), CORRAL_TEST(gpu_visibility),
              CORRAL_TEST(two_pods_get_different_gpus), CORRAL_TEST(config_errors_and_deadlines),
-             CORRAL_TEST(cgroup_placement), CORRAL_TEST(security_context), CORRAL_TEST(admission))
+             CORRAL_TEST(cgroup_placement), CORRAL_TEST(security_context), CORRAL_TEST(admission),
+             CORRAL_TEST(sidecars))
