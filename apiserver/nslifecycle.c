@@ -26,7 +26,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER; /* waits on CLOCK_REALTIME */
-static json_t *queue; /* name -> due time (ms, CLOCK_MONOTONIC) */
+static json_t *queue;                                  /* name -> due time (ms, CLOCK_MONOTONIC) */
 static pthread_t thread;
 static bool running, stopping;
 
@@ -89,8 +89,7 @@ static void sweep_kind(const struct corral_resource *res, void *ctx)
 }
 
 /* Drops the "kubernetes" finalizer of a Terminating namespace. Returns 0 or an error. */
-static int finalize(struct corral_apiserver *srv, const struct corral_resource *nsres,
-                    json_t *ns)
+static int finalize(struct corral_apiserver *srv, const struct corral_resource *nsres, json_t *ns)
 {
     json_t *fins = json_object_get(json_object_get(ns, "spec"), "finalizers");
     for (size_t i = json_array_size(fins); i-- > 0;) {

@@ -407,6 +407,8 @@ MSG(pbd_job);
 MSG(pbd_service);
 MSG(pbd_service_account);
 
+/* one field per line reads best in these tables */
+/* clang-format off */
 /* k8s.io/apimachinery meta/v1 */
 static const struct pb_desc_field meta_fields[] = {
     {1, "name", PBT_STRING, 0, NULL},
@@ -611,8 +613,10 @@ static const struct pb_desc_field job_spec_fields[] = {
     {0, NULL, 0, 0, NULL}};
 static const struct pb_desc pbd_job_spec = {"JobSpec", job_spec_fields};
 
-static int described(const struct pb_desc *d, const struct pb_field *f, json_t **out,
-                     char *err, size_t errlen);
+/* clang-format on */
+
+static int described(const struct pb_desc *d, const struct pb_field *f, json_t **out, char *err,
+                     size_t errlen);
 
 static const struct pb_desc_field *field_of(const struct pb_desc *d, unsigned num)
 {
@@ -721,12 +725,22 @@ static int described_field(const struct pb_desc_field *x, const struct pb_field 
     if (x->type == PBT_SKIP || (!keep && zero_field(f) && x->type != PBT_MSG))
         return 0;
     switch (x->type) {
-    case PBT_STRING: put(obj, x, str(f)); return 0;
-    case PBT_INT: put(obj, x, json_integer((int64_t)f->varint)); return 0;
-    case PBT_BOOL: put(obj, x, json_boolean(f->varint != 0)); return 0;
-    case PBT_MAP: return map_entry(f, map_at(obj, x->name), false);
-    case PBT_QUANTITY: return quantity_entry(f, map_at(obj, x->name));
-    case PBT_INTSTR: put(obj, x, int_or_string(f)); return 0;
+    case PBT_STRING:
+        put(obj, x, str(f));
+        return 0;
+    case PBT_INT:
+        put(obj, x, json_integer((int64_t)f->varint));
+        return 0;
+    case PBT_BOOL:
+        put(obj, x, json_boolean(f->varint != 0));
+        return 0;
+    case PBT_MAP:
+        return map_entry(f, map_at(obj, x->name), false);
+    case PBT_QUANTITY:
+        return quantity_entry(f, map_at(obj, x->name));
+    case PBT_INTSTR:
+        put(obj, x, int_or_string(f));
+        return 0;
     case PBT_MSG: {
         json_t *child = NULL;
         int rc = described(x->msg, f, &child, err, errlen);
@@ -738,14 +752,15 @@ static int described_field(const struct pb_desc_field *x, const struct pb_field 
             put(obj, x, child);
         return 0;
     }
-    case PBT_SKIP: return 0;
+    case PBT_SKIP:
+        return 0;
     }
     return 0;
 }
 
 /* Decodes message f (of type d) into *out, a new JSON object. */
-static int described(const struct pb_desc *d, const struct pb_field *f, json_t **out,
-                     char *err, size_t errlen)
+static int described(const struct pb_desc *d, const struct pb_field *f, json_t **out, char *err,
+                     size_t errlen)
 {
     struct pb r = sub(f);
     struct pb_field e;
@@ -756,7 +771,8 @@ static int described(const struct pb_desc *d, const struct pb_field *f, json_t *
         if (x) {
             rc = described_field(x, &e, obj, err, errlen);
         } else if (!zero_field(&e)) {
-            snprintf(err, errlen, "field %u of %s is not supported in protobuf bodies; send "
+            snprintf(err, errlen,
+                     "field %u of %s is not supported in protobuf bodies; send "
                      "the object as application/json (kubectl apply -f, or create -f)",
                      e.num, d->name);
             rc = CORRAL_EMEDIATYPE;

@@ -157,14 +157,21 @@ void corral_structural_default(const json_t *schema, json_t *obj)
 static const char *type_of(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    default:
+        return "null";
     }
 }
 
@@ -177,8 +184,7 @@ static char *show(const json_t *v)
     return s ? s : strdup("?");
 }
 
-static void invalid(struct walk *w, const json_t *v, const char *fmt, const char *a,
-                    const char *b)
+static void invalid(struct walk *w, const json_t *v, const char *fmt, const char *a, const char *b)
 {
     char detail[512];
     snprintf(detail, sizeof(detail), fmt, a, b);
@@ -232,8 +238,8 @@ static bool check_type(struct walk *w, const json_t *schema, const json_t *v)
     if (!type || type_matches(type, v))
         return true;
     corral_field_error(w->fe, INVALID, w->path,
-                       "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
-                       type_of(v), w->path, type, type_of(v));
+                       "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"", type_of(v),
+                       w->path, type, type_of(v));
     return false;
 }
 
@@ -304,13 +310,26 @@ static char *posix_pattern(const char *p)
         const char *rep = NULL;
         if (p[0] == '\\' && p[1]) {
             switch (p[1]) {
-            case 'd': rep = "[0-9]"; break;
-            case 'D': rep = "[^0-9]"; break;
-            case 'w': rep = "[A-Za-z0-9_]"; break;
-            case 'W': rep = "[^A-Za-z0-9_]"; break;
-            case 's': rep = "[[:space:]]"; break;
-            case 'S': rep = "[^[:space:]]"; break;
-            default: break;
+            case 'd':
+                rep = "[0-9]";
+                break;
+            case 'D':
+                rep = "[^0-9]";
+                break;
+            case 'w':
+                rep = "[A-Za-z0-9_]";
+                break;
+            case 'W':
+                rep = "[^A-Za-z0-9_]";
+                break;
+            case 's':
+                rep = "[[:space:]]";
+                break;
+            case 'S':
+                rep = "[^[:space:]]";
+                break;
+            default:
+                break;
             }
         }
         if (rep) {
@@ -352,8 +371,7 @@ static void check_bound(struct walk *w, const json_t *schema, const json_t *v, c
         return;
     char detail[96];
     snprintf(detail, sizeof(detail), "%zu %s", want, unit);
-    invalid(w, v, at_least ? "should have at least %s%s" : "should have at most %s%s", detail,
-            "");
+    invalid(w, v, at_least ? "should have at least %s%s" : "should have at most %s%s", detail, "");
 }
 
 static void check_string(struct walk *w, const json_t *schema, const json_t *v)
@@ -509,8 +527,8 @@ static void check_combinators(struct walk *w, const json_t *schema, const json_t
                     n ? " (it matches several)" : "", "");
     }
     json_t *not = json_object_get(schema, "not");
-    if (json_is_object(not)) {
-        json_t *wrap = json_pack("[O]", not);
+    if (json_is_object(not )) {
+        json_t *wrap = json_pack("[O]", not );
         if (count_accepting(w, wrap, v, root) == 1)
             invalid(w, v, "must not match the schema in not%s%s", "", "");
         json_decref(wrap);

@@ -95,7 +95,8 @@ static void test_json_patch_ops(void)
     jpatch_ok("{\"l\":[1,2,3]}", "[{\"op\":\"remove\",\"path\":\"/l/0\"}]", "{\"l\":[2,3]}");
     jpatch_ok("{\"a\":{\"b\":1}}", "[{\"op\":\"replace\",\"path\":\"/a/b\",\"value\":5}]",
               "{\"a\":{\"b\":5}}");
-    jpatch_ok("{\"a\":{\"b\":1},\"c\":{}}", "[{\"op\":\"move\",\"from\":\"/a/b\",\"path\":\"/c/d\"}]",
+    jpatch_ok("{\"a\":{\"b\":1},\"c\":{}}",
+              "[{\"op\":\"move\",\"from\":\"/a/b\",\"path\":\"/c/d\"}]",
               "{\"a\":{},\"c\":{\"d\":1}}");
     jpatch_ok("{\"a\":[1]}", "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/b\"}]",
               "{\"a\":[1],\"b\":[1]}");
@@ -107,8 +108,9 @@ static void test_json_patch_ops(void)
               "{\"op\":\"replace\",\"path\":\"/m/labels/c~0d\",\"value\":\"3\"}]",
               "{\"m\":{\"labels\":{\"c~d\":\"3\"}}}");
     /* operations apply in order, each to the result of the previous */
-    jpatch_ok("{}", "[{\"op\":\"add\",\"path\":\"/a\",\"value\":{}},"
-                    "{\"op\":\"add\",\"path\":\"/a/b\",\"value\":1}]",
+    jpatch_ok("{}",
+              "[{\"op\":\"add\",\"path\":\"/a\",\"value\":{}},"
+              "{\"op\":\"add\",\"path\":\"/a/b\",\"value\":1}]",
               "{\"a\":{\"b\":1}}");
 }
 
@@ -116,8 +118,8 @@ static void test_json_patch_errors(void)
 {
     json_t *out = NULL;
     char err[256];
-    CHECK_INT_EQ(jpatch("{\"a\":\"x\"}", "[{\"op\":\"test\",\"path\":\"/a\",\"value\":\"y\"}]", &out,
-                        err, sizeof(err)),
+    CHECK_INT_EQ(jpatch("{\"a\":\"x\"}", "[{\"op\":\"test\",\"path\":\"/a\",\"value\":\"y\"}]",
+                        &out, err, sizeof(err)),
                  CORRAL_ECONFLICT);
     CHECK_STR_CONTAINS(err, "/a");
     CHECK_INT_EQ(jpatch("{}", "[{\"op\":\"remove\",\"path\":\"/nope\"}]", &out, err, sizeof(err)),
@@ -135,9 +137,9 @@ static void test_json_patch_errors(void)
     CHECK_INT_EQ(jpatch("{}", "[{\"path\":\"/a\"}]", &out, err, sizeof(err)), CORRAL_EINVALID);
     CHECK_INT_EQ(jpatch("{}", "{\"op\":\"add\"}", &out, err, sizeof(err)), CORRAL_EINVALID);
     CHECK_STR_CONTAINS(err, "list of operations");
-    CHECK_INT_EQ(jpatch("{}", "[{\"op\":\"add\",\"path\":\"a\",\"value\":1}]", &out, err,
-                        sizeof(err)),
-                 CORRAL_EINVALID);
+    CHECK_INT_EQ(
+        jpatch("{}", "[{\"op\":\"add\",\"path\":\"a\",\"value\":1}]", &out, err, sizeof(err)),
+        CORRAL_EINVALID);
 }
 
 static void smp(const char *target, const char *patch, const char *want)

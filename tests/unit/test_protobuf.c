@@ -96,20 +96,18 @@ static void test_unknown_field_refused(void)
     json_t *obj = NULL;
     char err[256] = "";
     /* a spec holding only the unknown field: k8s\0, TypeMeta, raw{spec{15: 1}} */
-    static const unsigned char small[] = {0x6b, 0x38, 0x73, 0x00, 0x0a, 0x15, 0x0a, 0x07,
-                                          'a',  'p',  'p',  's',  '/',  'v',  '1',  0x12,
-                                          0x0a, 'D',  'e',  'p',  'l',  'o',  'y',  'm',
-                                          'e',  'n',  't',  0x12, 0x04, 0x12, 0x02, 0x78,
-                                          0x01};
+    static const unsigned char small[] = {0x6b, 0x38, 0x73, 0x00, 0x0a, 0x15, 0x0a, 0x07, 'a',
+                                          'p',  'p',  's',  '/',  'v',  '1',  0x12, 0x0a, 'D',
+                                          'e',  'p',  'l',  'o',  'y',  'm',  'e',  'n',  't',
+                                          0x12, 0x04, 0x12, 0x02, 0x78, 0x01};
     CHECK_INT_EQ(corral_protobuf_decode(small, sizeof(small), &obj, err, sizeof(err)),
                  CORRAL_EMEDIATYPE);
     CHECK_STR_CONTAINS(err, "field 15 of DeploymentSpec");
     /* the same field holding zero is what Go writes for an unset field: accepted */
-    static const unsigned char zero[] = {0x6b, 0x38, 0x73, 0x00, 0x0a, 0x15, 0x0a, 0x07,
-                                         'a',  'p',  'p',  's',  '/',  'v',  '1',  0x12,
-                                         0x0a, 'D',  'e',  'p',  'l',  'o',  'y',  'm',
-                                         'e',  'n',  't',  0x12, 0x04, 0x12, 0x02, 0x78,
-                                         0x00};
+    static const unsigned char zero[] = {0x6b, 0x38, 0x73, 0x00, 0x0a, 0x15, 0x0a, 0x07, 'a',
+                                         'p',  'p',  's',  '/',  'v',  '1',  0x12, 0x0a, 'D',
+                                         'e',  'p',  'l',  'o',  'y',  'm',  'e',  'n',  't',
+                                         0x12, 0x04, 0x12, 0x02, 0x78, 0x00};
     CHECK_INT_EQ(corral_protobuf_decode(zero, sizeof(zero), &obj, err, sizeof(err)), 0);
     check_json(obj, "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\"}");
     json_decref(obj);
@@ -120,10 +118,10 @@ static void test_malformed(void)
     json_t *obj = NULL;
     char err[256] = "";
     /* the spec claims 200 bytes it does not have */
-    static const unsigned char bad[] = {0x6b, 0x38, 0x73, 0x00, 0x0a, 0x15, 0x0a, 0x07, 'a',
-                                        'p',  'p',  's',  '/',  'v',  '1',  0x12, 0x0a, 'D',
-                                        'e',  'p',  'l',  'o',  'y',  'm',  'e',  'n',  't',
-                                        0x12, 0x03, 0x12, 0xc8, 0x01};
+    static const unsigned char bad[] = {0x6b, 0x38, 0x73, 0x00, 0x0a, 0x15, 0x0a, 0x07,
+                                        'a',  'p',  'p',  's',  '/',  'v',  '1',  0x12,
+                                        0x0a, 'D',  'e',  'p',  'l',  'o',  'y',  'm',
+                                        'e',  'n',  't',  0x12, 0x03, 0x12, 0xc8, 0x01};
     CHECK(corral_protobuf_decode(bad, sizeof(bad), &obj, err, sizeof(err)) < 0);
     static const unsigned char no_magic[] = {0x0a, 0x00};
     CHECK_INT_EQ(corral_protobuf_decode(no_magic, sizeof(no_magic), &obj, err, sizeof(err)),

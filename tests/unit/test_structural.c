@@ -120,7 +120,7 @@ static void test_required_and_bounds(void)
     expect("{\"frames\":1,\"scene\":\"gs://x\"}",
            "spec.scene: Invalid value: \"gs://x\": spec.scene in body should match '^s3://\\w+$'");
     expect("{\"frames\":1,\"tags\":[\"a\",\"b\",\"c\"]}", "spec.tags in body should have at most "
-                                                       "2 items");
+                                                          "2 items");
     expect("{\"frames\":1,\"limits\":{}}", "should have at least 1 properties");
     expect("{\"frames\":1,\"outputs\":[{\"format\":\"png\"}]}", "spec.outputs[0].name: Required "
                                                                 "value");

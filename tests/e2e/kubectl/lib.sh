@@ -40,7 +40,7 @@ export KUBECONFIG=$T/kubeconfig
 FAILS=0
 CHECKS=0
 APISERVER_PID=
-KUBELET_PIDS=()
+AGENT_PIDS=()
 BG_PIDS=()
 OUT=
 ERR=
@@ -52,7 +52,7 @@ cleanup() {
     for p in "${BG_PIDS[@]}"; do
         kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
-    stop_kubelets
+    stop_agents
     stop_apiserver
     if [ "${CORRAL_KEEP_TMP:-}" ]; then
         echo "kept $T"
@@ -90,7 +90,7 @@ pass() {
 # prints the summary (and the apiserver log when something failed) and exits.
 finish() {
     bg_stop
-    stop_kubelets
+    stop_agents
     if [ -n "$APISERVER_PID" ]; then
         kill -TERM "$APISERVER_PID" 2>/dev/null
         wait "$APISERVER_PID"
@@ -220,7 +220,7 @@ start_kubelet() {
         --name "$name" --state-dir "$T/node-$name/state" --address "$address" --port 0 \
         --topology "$topology" --no-cgroups --heartbeat-interval 1s \
         >>"$T/node-$name/out" 2>"$T/node-$name/log" &
-    KUBELET_PIDS+=($!)
+    AGENT_PIDS+=($!)
     for i in $(seq 150); do
         if [ "$(J node "$name" '{.status.conditions[?(@.type=="Ready")].status}')" = True ]; then
             return 0
@@ -232,13 +232,21 @@ start_kubelet() {
     exit 1
 }
 
-stop_kubelets() {
+# Starts `corral scheduler` with the admin credentials; it binds pods (node and GPUs).
+start_scheduler() {
+    "$CORRAL" scheduler --kubeconfig "$KUBECONFIG" --apiserver "$URL" \
+        >"$T/scheduler.out" 2>"$T/scheduler.log" &
+    AGENT_PIDS+=($!)
+}
+
+# Stops the node agents and the scheduler.
+stop_agents() {
     local p
-    for p in "${KUBELET_PIDS[@]}"; do
+    for p in "${AGENT_PIDS[@]}"; do
         kill -TERM "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
-    KUBELET_PIDS=()
+    AGENT_PIDS=()
 }
 
 stop_apiserver() {

@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# Client-side `kubectl apply` of a multi-document manifest (Namespace, Deployment, Service,
-# Job), re-apply, apply of a changed manifest, every `get` output format, `get all`,
-# multi-kind gets, `-A`, `--show-labels`, `describe`, `delete -f`, and `kubectl version`.
+# Discovery, then client-side `kubectl apply` of a multi-document manifest (Namespace,
+# Deployment, Service, Job), re-apply, apply of a changed manifest, every `get` output
+# format, `get all`, multi-kind gets, `-A`, `--show-labels`, `describe`, `delete -f`, and
+# `kubectl version`.
 source "$(dirname "$0")/lib.sh" "$@"
 start_apiserver
 
@@ -17,6 +18,30 @@ out_matches "^Server Version: v1\.32\."
 LAST_APPLIED='jsonpath={.items[1].metadata.annotations.kubectl\.kubernetes\.io/last-applied-configuration}'
 want_v1=$(k apply -f "$M/app.yaml" --dry-run=client -o "$LAST_APPLIED")
 want_v2=$(k apply -f "$M/app-v2.yaml" --dry-run=client -o "$LAST_APPLIED")
+
+step "discovery: short names, the all category, legacy documents for older clients"
+ok api-resources
+out_matches '^pods +po +v1 +true +Pod$'
+out_matches '^services +svc +v1 +true +Service$'
+out_matches '^nodes +no +v1 +false +Node$'
+out_matches '^namespaces +ns +v1 +false +Namespace$'
+out_matches '^events +ev +v1 +true +Event$'
+out_matches '^deployments +deploy +apps/v1 +true +Deployment$'
+ok api-resources --categories=all -o name
+out_eq "pods
+services
+deployments.apps
+replicasets.apps
+jobs.batch"
+ok get --raw /api
+out_has '"kind":"APIVersions"'
+ok get --raw /api/v1
+out_has '"kind":"APIResourceList"'
+out_has '"name":"pods/log"'
+ok get --raw /apis/apps/v1
+out_has '"name":"deployments/scale"'
+ok api-versions
+out_has "apps/v1"
 
 step "apply creates all four objects"
 ok apply -f "$M/app.yaml"

@@ -6,7 +6,8 @@
 # shows GPU count and model; pods bound with the binding subresource show NODE, IP and their
 # GPUs in `get pods -o wide`; `logs` (plain, -f, --tail, --timestamps, --since, --limit-bytes,
 # --previous) comes from the agent, with a clear error while the pod is not running;
-# `describe` shows the binding and the pod's events.
+# `describe` shows the binding and the pod's events; finally the real scheduler places GPU
+# pods by itself and explains, in the pod's events, the one it cannot place.
 source "$(dirname "$0")/lib.sh" "$@"
 TOPO=$SHARED/hwloc-topologies
 start_apiserver
@@ -165,5 +166,57 @@ step "deleting a running pod stops it on its node"
 ok delete pod preview
 out_eq 'pod "preview" deleted'
 fails get pod preview
+
+step "the scheduler places GPU pods and explains the ones it cannot"
+start_scheduler
+cat >"$T/scheduled.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: train
+  annotations: {corral.io/gpu-features: nvlink}
+spec:
+  containers:
+  - name: trainer
+    image: pytorch/pytorch:2.4.0
+    command: [sh, -c, 'echo "gpus=$CUDA_VISIBLE_DEVICES"; exec sleep 60']
+    resources:
+      limits: {nvidia.com/gpu: 2}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: render
+  annotations: {corral.io/workload: render}
+spec:
+  containers:
+  - name: blender
+    image: blender:4.2
+    command: [sh, -c, 'exec sleep 60']
+    resources:
+      limits: {corral.io/gpu-milli: 250}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: huge
+spec:
+  containers:
+  - name: trainer
+    image: pytorch/pytorch:2.4.0
+    resources:
+      limits: {nvidia.com/gpu: 16}
+EOF
+ok apply -f "$T/scheduled.yaml"
+eventually Running get pod train
+eventually Running get pod render
+ok get pods train render huge -o wide
+out_matches '^train +1/1 +Running +0 +[0-9]+s +[0-9.]+ +gpu-h100 +<none> +<none> +[0-3],[0-3]$'
+out_matches '^render +1/1 +Running +0 +[0-9]+s +[0-9.]+ +gpu-t4 +<none> +<none> +[0-7] \(250m\)$'
+out_matches '^huge +0/1 +Pending +0 +[0-9]+s +<none> +<none> +<none> +<none> +<none>$'
+eventually "FailedScheduling" describe pod huge
+out_matches 'Warning +FailedScheduling +.*0/2 nodes are available: 2 Insufficient nvidia\.com/gpu'
+ok describe pod train
+out_matches 'Normal +Scheduled +.*Successfully assigned default/train to gpu-h100'
 
 finish
