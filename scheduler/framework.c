@@ -799,11 +799,9 @@ static int64_t clamp_score(struct corral_fw_plugin *inst, int64_t v)
 /* ---- the class memo ---- */
 
 /* Sizes the profile's memo for the cluster and empties it when stale or half full. */
-static bool memo_ready(struct corral_framework *fw, struct corral_fw_profile *fp)
+static __attribute__((noinline)) bool memo_setup(struct corral_framework *fw,
+                                                 struct corral_fw_profile *fp)
 {
-    if (fp->memo && fp->memo_epoch == fw->epoch && fp->memo_used < fp->memo_cap / 2 &&
-        fp->memo_live == fw->snap->live)
-        return true; /* the common case, kept short */
     fp->memo_live = fw->snap->live;
     uint32_t want = 1u << 12;
     while (want < 8u * fw->snap->live && want < (1u << 22))
@@ -823,6 +821,15 @@ static bool memo_ready(struct corral_framework *fw, struct corral_fw_profile *fp
         fp->memo_used = 0;
     }
     return true;
+}
+
+/* memo_setup() when the memo needs it; true when there is a memo to use. */
+static inline bool memo_ready(struct corral_framework *fw, struct corral_fw_profile *fp)
+{
+    if (fp->memo && fp->memo_epoch == fw->epoch && fp->memo_used < fp->memo_cap / 2 &&
+        fp->memo_live == fw->snap->live)
+        return true;
+    return memo_setup(fw, fp);
 }
 
 /* Where the probe for (signature, class) starts. */
