@@ -156,11 +156,13 @@ static inline uint64_t corral_snapshot_all_gpus(const struct corral_snapshot *s,
  * The node's class: nodes of one class agree on everything a CORRAL_PLUGIN_NODE_CLASS plugin
  * may depend on (include/corral/plugin.h): labels but kubernetes.io/hostname, taints and
  * unschedulable, allocatable and requested resources (standard and extended), the GPU table
- * except UUIDs (free shares included) and NVLink bandwidths. Keys are compared exactly, and an id is never given to a
- * different state later. Returns the id, or 0 when the node shares its class with no other
- * (a pod on it uses host ports, or memory ran out). The answer is kept until the node's
- * generation moves; corral_snapshot_class_read() works it out.
+ * except UUIDs (free shares included) and NVLink bandwidths. Keys are compared exactly, and an
+ * id is never given to a different state later. Returns the id, or 0 when the node shares its
+ * class with no other (a pod on it uses host ports, or memory ran out). The answer is kept
+ * until the node's generation moves.
  */
+static inline uint64_t corral_snapshot_class(struct corral_snapshot *s, uint32_t node);
+/* Works the node's class out and keeps it (what corral_snapshot_class() does on a change). */
 uint64_t corral_snapshot_class_read(struct corral_snapshot *s, uint32_t node);
 static inline uint64_t corral_snapshot_class(struct corral_snapshot *s, uint32_t node)
 {

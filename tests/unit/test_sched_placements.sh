@@ -39,12 +39,13 @@ check() {
 }
 
 NODES="$TRACE/openb_node_list_gpu_node.csv"
-check default-seed42 8d0c160018bd72ce --nodes "$NODES" --pods "$TRACE/openb_pod_list_default.csv" --seed 42
-check gpuspec33-seed44 6ea7674dd411b8c6 --nodes "$NODES" --pods "$TRACE/openb_pod_list_gpuspec33.csv" --seed 44
-check multigpu50-seed45 d85cb0e660adbf95 --nodes "$NODES" --pods "$TRACE/openb_pod_list_multigpu50.csv" --seed 45
-check gpushare100-seed46 309a8732b96d4ccb --nodes "$NODES" --pods "$TRACE/openb_pod_list_gpushare100.csv" --seed 46
-check cpu250-seed47 220daeb03a1ceb19 --nodes "$NODES" --pods "$TRACE/openb_pod_list_cpu250.csv" --seed 47
-check fgd-default-seed42 a2952dae785a3959 --nodes "$NODES" --pods "$TRACE/openb_pod_list_default.csv" --seed 42 \
+P="$TRACE/openb_pod_list"
+check default-seed42 8d0c160018bd72ce --nodes "$NODES" --pods "${P}_default.csv" --seed 42
+check gpuspec33-seed44 6ea7674dd411b8c6 --nodes "$NODES" --pods "${P}_gpuspec33.csv" --seed 44
+check multigpu50-seed45 d85cb0e660adbf95 --nodes "$NODES" --pods "${P}_multigpu50.csv" --seed 45
+check gpushare100-seed46 309a8732b96d4ccb --nodes "$NODES" --pods "${P}_gpushare100.csv" --seed 46
+check cpu250-seed47 220daeb03a1ceb19 --nodes "$NODES" --pods "${P}_cpu250.csv" --seed 47
+check fgd-default-seed42 a2952dae785a3959 --nodes "$NODES" --pods "${P}_default.csv" --seed 42 \
     --policy fgd
 
 # The benchmark's heterogeneous cluster (trace machines plus H100 NVLink, A100, L40, RTX 4090
@@ -55,8 +56,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[1])))
 import bench_sched
 bench_sched.write_nodes(sys.argv[3], 600, bench_sched.trace_nodes(sys.argv[2]))
 PY
-check hetero600-default-seed42 4dee042e4bc65e98 --nodes "$T/nodes.json" --pods "$TRACE/openb_pod_list_default.csv" --seed 42
-check hetero600-gpuspec25-seed43 a9d68644797f2670 --nodes "$T/nodes.json" --pods "$TRACE/openb_pod_list_gpuspec25.csv" --seed 43
+check hetero600-default-seed42 4dee042e4bc65e98 --nodes "$T/nodes.json" --pods "${P}_default.csv" \
+    --seed 42
+check hetero600-gpuspec25-seed43 a9d68644797f2670 --nodes "$T/nodes.json" \
+    --pods "${P}_gpuspec25.csv" --seed 43
 
 [ "$failed" = 0 ] || exit 1
 echo "ok"
