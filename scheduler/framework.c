@@ -1019,7 +1019,8 @@ static void hset(struct corral_sig_entry *e, uint32_t i, struct corral_heap_item
     e->row[it.node].pos = i;
 }
 
-static void hup(struct corral_sig_entry *e, uint32_t i)
+/* Moves entry i up to its place; returns where it ended. */
+static uint32_t hup(struct corral_sig_entry *e, uint32_t i)
 {
     struct corral_heap_item it = e->heap[i];
     while (i > 0 && hbefore(&it, &e->heap[(i - 1) / 4])) {
@@ -1027,6 +1028,7 @@ static void hup(struct corral_sig_entry *e, uint32_t i)
         i = (i - 1) / 4;
     }
     hset(e, i, it);
+    return i;
 }
 
 static void hdown(struct corral_sig_entry *e, uint32_t i)
@@ -1060,8 +1062,8 @@ static void heap_update(struct corral_sig_entry *e, uint32_t node, bool feasible
         if (p == e->heap_n)
             return;
         hset(e, p, last);
-        hup(e, p);
-        hdown(e, e->row[last.node].pos);
+        if (hup(e, p) == p) /* an entry that moved up is in place */
+            hdown(e, p);
         return;
     }
     if (p == UINT32_MAX) {
@@ -1069,8 +1071,8 @@ static void heap_update(struct corral_sig_entry *e, uint32_t node, bool feasible
         hup(e, e->heap_n - 1);
     } else {
         e->heap[p].score = r->score;
-        hup(e, p);
-        hdown(e, r->pos);
+        if (hup(e, p) == p)
+            hdown(e, p);
     }
 }
 
