@@ -316,7 +316,22 @@ struct corral_host {
     /* Evicts victims from node and nominates it for pod. Returns 0 or a negative errno. */
     int (*preempt)(const struct corral_host *h, const struct corral_pod *pod, uint32_t node,
                    const struct corral_pod *const *victims, uint32_t n);
+
+    /*
+     * --- added later in ABI version 1: a plugin must check that h->struct_size reaches a
+     * field (CORRAL_HOST_HAS) before it calls it, since an older host lacks it ---
+     */
+    /*
+     * The smallest value of a column over the nodes that exist, INT64_MAX when there are none.
+     * O(1) for CORRAL_COL_MIN_PRIORITY (so PostFilter can tell at once that no node holds a
+     * pod of lower priority), a scan of the column for the others.
+     */
+    int64_t (*column_min)(const struct corral_host *h, enum corral_column col);
 };
+
+/* True when host table h has field (it is long enough and the field is set). */
+#define CORRAL_HOST_HAS(h, field)                                                                  \
+    ((h)->struct_size >= offsetof(struct corral_host, field) + sizeof((h)->field) && (h)->field)
 
 /* What a plugin exports. Every callback may be NULL. */
 struct corral_plugin {

@@ -134,6 +134,8 @@ static int post_filter(void *s, const struct corral_pod *pod, uint32_t *nominate
         return CORRAL_REJECT(R_NEVER);
     bool found = false;
     int32_t prio = h->pod_priority(h, pod);
+    if (CORRAL_HOST_HAS(h, column_min) && h->column_min(h, CORRAL_COL_MIN_PRIORITY) >= prio)
+        return CORRAL_REJECT(R_NONE); /* no node holds a pod it could preempt */
     const int64_t *lowest = h->node_column(h, CORRAL_COL_MIN_PRIORITY);
     for (uint32_t node = 0, n = h->node_count(h); node < n; node++) {
         if (lowest[node] >= prio || !h->node_exists(h, node) || !victims_on(st, pod, node))

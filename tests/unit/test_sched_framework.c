@@ -237,7 +237,24 @@ static void test_class_memo_scope(void)
     sched_fixture_free(&fx);
 }
 
+/* host->column_min, added at the end of the host table: present, and right for any column. */
+static void test_host_column_min(void)
+{
+    struct sched_fixture fx;
+    char buf[2048];
+    sched_fixture_init(&fx, base_profile,
+                       "[" GPU_NODE("a", "T4", "1", "8") "," GPU_NODE("b", "T4", "2", "16") "]");
+    const struct corral_host *h = &fx.fw->profiles[0].plugins[0]->host;
+    CHECK(CORRAL_HOST_HAS(h, column_min));
+    CHECK_INT_EQ(h->column_min(h, CORRAL_COL_ALLOC_CPU), 8000);
+    CHECK_INT_EQ(h->column_min(h, CORRAL_COL_MIN_PRIORITY), INT64_MAX);
+    sched_add(&fx, pod_json(buf, sizeof(buf), "p", 1000, NULL, NULL, "\"priority\":7"));
+    CHECK_INT_EQ(h->column_min(h, CORRAL_COL_MIN_PRIORITY), 7);
+    CHECK_INT_EQ(h->column_min(h, CORRAL_COL_COUNT), INT64_MAX);
+    sched_fixture_free(&fx);
+}
+
 CORRAL_TESTS(CORRAL_TEST(explanation), CORRAL_TEST(cache_is_exact), CORRAL_TEST(tie_break),
              CORRAL_TEST(gpu_assignment), CORRAL_TEST(percentage_of_nodes),
              CORRAL_TEST(unknown_scheduler_and_duplicates), CORRAL_TEST(bound_pods),
-             CORRAL_TEST(class_memo_scope))
+             CORRAL_TEST(class_memo_scope), CORRAL_TEST(host_column_min))

@@ -249,6 +249,36 @@ static void test_node_class_table_reset(void)
     corral_snapshot_free(s);
 }
 
+/* The lowest pod priority over the cluster follows placements, removals and node changes. */
+static void test_min_priority_floor(void)
+{
+    struct corral_snapshot *s = corral_snapshot_new();
+    CHECK(add_h100(s, "a", "GPU-A", "z") == 0 && add_h100(s, "b", "GPU-B", "z") == 1);
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), INT64_MAX);
+    struct corral_pod *p[3] = {pod("p0", ""), pod("p1", ""), pod("p2", "")};
+    p[0]->priority = 5;
+    p[1]->priority = 3;
+    p[2]->priority = 3;
+    CHECK_INT_EQ(corral_snapshot_place(s, p[0], 0, 0, 0), 0);
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), 5);
+    CHECK_INT_EQ(corral_snapshot_place(s, p[1], 0, 0, 0), 0);
+    CHECK_INT_EQ(corral_snapshot_place(s, p[2], 1, 0, 0), 0);
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), 3);
+    CHECK_INT_EQ(corral_snapshot_unplace(s, p[1]), 0); /* b still holds a 3 */
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), 3);
+    CHECK_INT_EQ(corral_snapshot_unplace(s, p[2]), 0); /* the last 3 left */
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), 5);
+    CHECK_INT_EQ(corral_snapshot_place(s, p[2], 1, 0, 0), 0);
+    CHECK_INT_EQ(corral_snapshot_remove_node(s, "b", NULL, NULL), 0); /* p2 is unplaced */
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), 5);
+    CHECK_INT_EQ(corral_snapshot_unplace(s, p[0]), 0);
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), INT64_MAX);
+    for (int i = 0; i < 3; i++)
+        corral_pod_free(p[i]);
+    corral_snapshot_free(s);
+}
+
 CORRAL_TESTS(CORRAL_TEST(node_from_annotation), CORRAL_TEST(node_from_labels),
              CORRAL_TEST(bad_nodes), CORRAL_TEST(place_unplace), CORRAL_TEST(update_keeps_pods),
-             CORRAL_TEST(node_classes), CORRAL_TEST(node_class_table_reset))
+             CORRAL_TEST(node_classes), CORRAL_TEST(node_class_table_reset),
+             CORRAL_TEST(min_priority_floor))
