@@ -17,11 +17,18 @@ static const char base_profile[] =
     "    multiPoint:\n"
     "      enabled: [{name: GpuMatch}, {name: MostAllocated}, {name: ResourceFit}]\n";
 
-static void test_explanation(void)
+static const char random_ties_profile[] =
+    "profiles:\n"
+    "- schedulerName: default-scheduler\n"
+    "  plugins:\n"
+    "    multiPoint:\n"
+    "      enabled: [{name: GpuMatch}, {name: MostAllocated}, {name: ResourceFit}]\n";
+
+static void explain_with(const char *profile)
 {
     struct sched_fixture fx;
     char buf[2048];
-    sched_fixture_init(&fx, base_profile,
+    sched_fixture_init(&fx, profile,
                        "[" GPU_NODE("a", "RTX-4090", "1", "8") "," GPU_NODE("b", "RTX-3090", "1", "8")
                        "," GPU_NODE("c", "H100", "8", "64") "]");
     const char *ann = "\"corral.io/gpu-models\":\"RTX-4090,RTX-3090\"";
@@ -36,6 +43,13 @@ static void test_explanation(void)
     CHECK_STR_EQ(p->message, fx.last_message);
     CHECK(p->state == CORRAL_POD_FAILED);
     sched_fixture_free(&fx);
+}
+
+/* The same explanation from the heap's histogram (tieBreak: first) and from a scan. */
+static void test_explanation(void)
+{
+    explain_with(base_profile);
+    explain_with(random_ties_profile);
 }
 
 /* The same replay with and without the signature cache places every pod identically. */

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Speed work must not move a single pod: `corral sim` replays a few trace/seed/profile cases
 # and each placement_hash (every binding, failure and eviction in order, see scheduler/sim.c)
-# must equal the one recorded before the scheduler's speed work (docs/scheduler.md, "Speed").
+# must equal the one recorded before the scheduler's speed work (docs/scheduler.md, "Speed";
+# the random and bestfit cases were recorded later, after checking that the earlier
+# scheduler's --verbose output for them is the same).
 # A change that is meant to change placements updates these hashes in the same commit and
 # regenerates docs/scheduler-results.md.
 # Usage: test_sched_placements.sh CORRAL SHARED_DIR BENCH_SCHED_PY
@@ -47,6 +49,11 @@ check gpushare100-seed46 309a8732b96d4ccb --nodes "$NODES" --pods "${P}_gpushare
 check cpu250-seed47 220daeb03a1ceb19 --nodes "$NODES" --pods "${P}_cpu250.csv" --seed 47
 check fgd-default-seed42 a2952dae785a3959 --nodes "$NODES" --pods "${P}_default.csv" --seed 42 \
     --policy fgd
+# random ties (a scan, not the heap) and a NormalizeScore plugin (scores every cycle)
+check random-default-seed48 7f61df577730eab4 --nodes "$NODES" --pods "${P}_default.csv" \
+    --seed 48 --policy random
+check bestfit-default-seed48 8cb826a8856ffb91 --nodes "$NODES" --pods "${P}_default.csv" \
+    --seed 48 --policy bestfit
 
 # The benchmark's heterogeneous cluster (trace machines plus H100 NVLink, A100, L40, RTX 4090
 # nodes), so GpuTopology, GpuClass and the per-model paths place pods too.
