@@ -268,7 +268,48 @@ static void test_host_column_min(void)
     sched_fixture_free(&fx);
 }
 
+/*
+ * Score groups and the heap pick the same nodes: a replay with room for 5, 6 or 7 score groups
+ * (so they overflow and the heap takes over, and back at the next rebuild) places every pod as
+ * a replay without any cache does.
+ */
+static void test_score_groups_exact(void)
+{
+    char nodes[16384] = "[", buf[2048];
+    for (int i = 0; i < 30; i++) {
+        char one[512];
+        snprintf(one, sizeof(one), "%s{\"metadata\":{\"name\":\"n%02d\"},\"status\":{"
+                 "\"allocatable\":{\"cpu\":\"%d\",\"memory\":\"64Gi\"}}}",
+                 i ? "," : "", i, 8 + 4 * (i % 5));
+        strcat(nodes, one);
+    }
+    strcat(nodes, "]");
+    static const char profile[] =
+        "profiles:\n- schedulerName: default-scheduler\n  tieBreak: first\n  plugins:\n"
+        "    multiPoint:\n      enabled: [{name: MostAllocated}, {name: ResourceFit}]\n";
+    struct sched_fixture ref;
+    sched_fixture_init(&ref, profile, nodes);
+    ref.fw->no_cache = true;
+    struct sched_fixture fx[3];
+    for (int k = 0; k < 3; k++) {
+        sched_fixture_init(&fx[k], profile, nodes);
+        fx[k].fw->max_score_groups = (uint32_t)k + 5; /* 5 node sizes: 5 scores at first */
+    }
+    for (int i = 0; i < 120; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "p%d", i);
+        pod_json(buf, sizeof(buf), name, 500 + 250 * (i % 7), NULL, NULL, NULL);
+        const char *want = sched_node_of(&ref, sched_add(&ref, buf));
+        for (int k = 0; k < 3; k++)
+            CHECK_STR_EQ(sched_node_of(&fx[k], sched_add(&fx[k], buf)), want);
+    }
+    for (int k = 0; k < 3; k++)
+        sched_fixture_free(&fx[k]);
+    sched_fixture_free(&ref);
+}
+
 CORRAL_TESTS(CORRAL_TEST(explanation), CORRAL_TEST(cache_is_exact), CORRAL_TEST(tie_break),
              CORRAL_TEST(gpu_assignment), CORRAL_TEST(percentage_of_nodes),
              CORRAL_TEST(unknown_scheduler_and_duplicates), CORRAL_TEST(bound_pods),
-             CORRAL_TEST(class_memo_scope), CORRAL_TEST(host_column_min))
+             CORRAL_TEST(class_memo_scope), CORRAL_TEST(host_column_min),
+             CORRAL_TEST(score_groups_exact))
