@@ -726,7 +726,7 @@ static bool refresh_gpu_health(struct agent *a)
                 healthy = p[k].healthy;
         }
         changed |= healthy != g->healthy;
-        g->healthy = healthy;
+        __atomic_store_n(&g->healthy, healthy, __ATOMIC_RELAXED); /* the runtime reads it */
     }
     free(p);
     return changed;
@@ -950,6 +950,8 @@ static bool wait_quit(struct agent *a, int64_t ms)
     return quit;
 }
 
+static int build_node(struct agent *a);
+
 static void *heartbeat_main(void *arg)
 {
     struct agent *a = arg;
@@ -965,6 +967,8 @@ static void *heartbeat_main(void *arg)
         int64_t now = (int64_t)(corral_now_ns() / 1000000);
         bool gpu_changed =
             now - last_status >= a->opts->status_interval_ms && refresh_gpu_health(a);
+        if (gpu_changed && build_node(a) == 0)
+            a->registered = false; /* allocatable and the GPU annotation changed: republish */
         bool changed = gpu_changed || lease_was_gone;
         if (lease_was_gone && a->had_lease)
             request_relist(a);
@@ -1078,11 +1082,13 @@ static int build_node(struct agent *a)
     cfg.name = a->name;
     cfg.address = a->address;
     cfg.port = corral_logserver_port(a->ls);
-    a->node = corral_node_build(a->topo, &cfg, err, sizeof(err));
-    if (!a->node) {
+    json_t *node = corral_node_build(a->topo, &cfg, err, sizeof(err));
+    if (!node) {
         corral_error(SUBSYS, "%s", err);
         return -EINVAL;
     }
+    json_decref(a->node);
+    a->node = node;
     json_t *ann = json_object_get(json_object_get(a->node, "metadata"), "annotations");
     json_object_set_new(ann, CORRAL_SERVING_CA_ANNOTATION, json_string(a->tls.ca_pem));
     json_object_set_new(ann, "corral.io/cgroups", json_string(a->cg.status));
