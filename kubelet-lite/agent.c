@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -1025,6 +1026,17 @@ static int default_address(const char *server, char *out, size_t len)
     return rc;
 }
 
+/* "NODE-xxxxxxxx": the node name and a hash of the state directory's real path. */
+static void cgroup_name(const char *node, const char *state_dir, char *out, size_t len)
+{
+    char real[PATH_MAX];
+    const char *p = realpath(state_dir, real) ? real : state_dir;
+    uint32_t h = 2166136261u;
+    for (; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    snprintf(out, len, "%s-%08x", node, h);
+}
+
 static int make_state_dir(const char *dir)
 {
     char buf[1024];
@@ -1241,8 +1253,13 @@ int corral_agent_run(const struct corral_kubelet_options *opts, struct corral_to
         corral_error(SUBSYS, "--state-dir %s: %s", opts->state_dir, strerror(-rc));
     if (rc == 0)
         rc = resolve_identity(&a);
-    if (rc == 0 && opts->cgroups)
-        corral_cgroup_init(&a.cg, a.name); /* before any thread: it may move the agent */
+    if (rc == 0 && opts->cgroups) {
+        /* named after the node and its state directory: agents of two clusters on one
+         * machine may share a node name, and each cleans up only its own leftovers */
+        char cgname[300];
+        cgroup_name(a.name, opts->state_dir, cgname, sizeof(cgname));
+        corral_cgroup_init(&a.cg, cgname); /* before any thread: it may move the agent */
+    }
     else if (rc == 0)
         snprintf(a.cg.status, sizeof(a.cg.status), "disabled with --no-cgroups");
     if (rc == 0)
