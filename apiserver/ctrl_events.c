@@ -142,14 +142,14 @@ static int create(struct corral_ctrl_recorder *r, const struct pending *p, const
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     snprintf(name_out, len, "%.200s.%" PRIx64, str_at(p->involved, "name"), ns);
-    json_t *ev = json_pack("{s:s, s:s, s:{s:s, s:s}, s:O, s:s, s:s, s:{s:s}, s:s, s:s, s:i, "
-                           "s:s, s:s, s:s}",
-                           "apiVersion", "v1", "kind", "Event", "metadata", "name", name_out,
-                           "namespace", event_namespace(p), "involvedObject", p->involved,
-                           "reason", p->reason, "message", p->message, "source", "component",
-                           p->component, "firstTimestamp", now, "lastTimestamp", now, "count", 1,
-                           "type", p->type, "reportingComponent", p->component,
-                           "reportingInstance", "corral-apiserver");
+    json_t *ev =
+        json_pack("{s:s, s:s, s:{s:s, s:s}, s:O, s:s, s:s, s:{s:s}, s:s, s:s, s:i, "
+                  "s:s, s:s, s:s}",
+                  "apiVersion", "v1", "kind", "Event", "metadata", "name", name_out, "namespace",
+                  event_namespace(p), "involvedObject", p->involved, "reason", p->reason, "message",
+                  p->message, "source", "component", p->component, "firstTimestamp", now,
+                  "lastTimestamp", now, "count", 1, "type", p->type, "reportingComponent",
+                  p->component, "reportingInstance", "corral-apiserver");
     if (!ev)
         return -ENOMEM;
     return corral_objects_create(r->srv, r->events, event_namespace(p), ev, NULL);

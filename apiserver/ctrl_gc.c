@@ -148,9 +148,9 @@ static void link_dep(struct gc_state *st, const char *key, const json_t *refs)
             o = NULL;
         }
         if (o)
-            corral_ctrl_map_put(&o->deps, key,
-                                (void *)(uintptr_t)(1 + json_is_true(json_object_get(
-                                                            ref, "blockOwnerDeletion"))));
+            corral_ctrl_map_put(
+                &o->deps, key,
+                (void *)(uintptr_t)(1 + json_is_true(json_object_get(ref, "blockOwnerDeletion"))));
     }
     if (corral_ctrl_map_put(&st->deps, key, d) == d)
         dep_free(d);
@@ -310,16 +310,16 @@ enum owner_state { OWNER_SOLID, OWNER_DANGLING, OWNER_WAITING };
 
 static enum owner_state classify(struct corral_ctrl *c, const json_t *ref, const char *dep_ns)
 {
-    const struct corral_resource *res = corral_resource_find_kind(
-        json_string_value(json_object_get(ref, "apiVersion")),
-        json_string_value(json_object_get(ref, "kind")));
+    const struct corral_resource *res =
+        corral_resource_find_kind(json_string_value(json_object_get(ref, "apiVersion")),
+                                  json_string_value(json_object_get(ref, "kind")));
     const char *name = json_string_value(json_object_get(ref, "name"));
     const char *uid = json_string_value(json_object_get(ref, "uid"));
     if (!res || !name || !uid || (res->namespaced && !dep_ns))
         return OWNER_SOLID; /* cannot tell (or an invalid reference): never delete on a guess */
     json_t *owner = NULL;
-    int rc = corral_objects_get(corral_ctrl_srv(c), res, res->namespaced ? dep_ns : NULL, name,
-                                &owner);
+    int rc =
+        corral_objects_get(corral_ctrl_srv(c), res, res->namespaced ? dep_ns : NULL, name, &owner);
     if (rc == CORRAL_ENOTFOUND)
         return OWNER_DANGLING;
     if (rc < 0)

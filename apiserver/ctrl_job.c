@@ -56,8 +56,8 @@ struct job_ent {
 
 struct job_state {
     struct corral_ctrl_pods pods;
-    struct corral_ctrl_map jobs;   /* job key -> job_ent */
-    struct corral_ctrl_map by_uid; /* uid -> job_ent (borrowed) */
+    struct corral_ctrl_map jobs;      /* job key -> job_ent */
+    struct corral_ctrl_map by_uid;    /* uid -> job_ent (borrowed) */
     struct corral_ctrl_map failed_at; /* job uid -> (uintptr_t) time of the latest failure */
 };
 
@@ -186,8 +186,8 @@ static void job_observe(struct corral_ctrl *c, const struct corral_store_event *
     }
     struct corral_ctrl_pod *old = NULL;
     struct corral_ctrl_pod *pod = corral_ctrl_pods_apply(&st->pods, ev, &old);
-    if (old && (!pod || !pod->owner_uid || !old->owner_uid ||
-                strcmp(old->owner_uid, pod->owner_uid) != 0))
+    if (old &&
+        (!pod || !pod->owner_uid || !old->owner_uid || strcmp(old->owner_uid, pod->owner_uid) != 0))
         enqueue_for_pod(c, old);
     if (pod)
         enqueue_for_pod(c, pod);
@@ -267,13 +267,10 @@ static bool condition_true(const json_t *status, const char *type)
 static int claim_pods(struct job_sync *s)
 {
     struct corral_ctrl_pod **owned = NULL, **orphans = NULL;
-    long no = corral_ctrl_pods_collect(&s->st->pods,
-                                       corral_ctrl_multimap_get(&s->st->pods.by_owner,
-                                                                s->ent->uid),
-                                       &owned);
-    long nr = corral_ctrl_pods_collect(&s->st->pods,
-                                       corral_ctrl_multimap_get(&s->st->pods.orphans, s->ns),
-                                       &orphans);
+    long no = corral_ctrl_pods_collect(
+        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.by_owner, s->ent->uid), &owned);
+    long nr = corral_ctrl_pods_collect(
+        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.orphans, s->ns), &orphans);
     if (no < 0 || nr < 0 || !(s->pods = calloc((size_t)(no + nr) + 1, sizeof(*s->pods)))) {
         free(owned);
         free(orphans);
@@ -308,8 +305,8 @@ static bool uid_in(const json_t *arr, const char *uid)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) if (json_is_string(v) && strcmp(json_string_value(v), uid) == 0)
-        return true;
+    json_array_foreach(arr, i, v) if (json_is_string(v) &&
+                                      strcmp(json_string_value(v), uid) == 0) return true;
     return false;
 }
 
@@ -410,8 +407,8 @@ static void track_counted(struct job_sync *s)
     for (int k = 0; k < 2; k++) {
         long n = (long)corral_ctrl_int(s->status, fields[k], 0);
         for (size_t i = 0; i < json_array_size(lists[k]);) {
-            struct corral_ctrl_pod *p = pod_by_uid(s, json_string_value(json_array_get(lists[k],
-                                                                                       i)));
+            struct corral_ctrl_pod *p =
+                pod_by_uid(s, json_string_value(json_array_get(lists[k], i)));
             if (p && p->job_tracking) {
                 i++;
                 continue;
@@ -462,8 +459,8 @@ static void add_index_env(json_t *spec, long idx)
             env = json_array();
             json_object_set_new(c, "env", env);
         }
-        json_array_append_new(env, json_pack("{s:s, s:s}", "name", "JOB_COMPLETION_INDEX",
-                                             "value", v));
+        json_array_append_new(env,
+                              json_pack("{s:s, s:s}", "name", "JOB_COMPLETION_INDEX", "value", v));
     }
 }
 
@@ -523,11 +520,9 @@ static int create_pod(struct job_sync *s, const json_t *ref, long idx)
 
 static int delete_pod(struct job_sync *s, const struct corral_ctrl_pod *p)
 {
-    int rc = corral_ctrl_delete(s->c, corral_ctrl_kinds()->pods, s->ns, p->name, p->uid, -1,
-                                NULL);
+    int rc = corral_ctrl_delete(s->c, corral_ctrl_kinds()->pods, s->ns, p->name, p->uid, -1, NULL);
     if (rc == 0)
-        corral_ctrl_event(s->c, s->job, "Normal", "SuccessfulDelete", "Deleted pod: %s",
-                          p->name);
+        corral_ctrl_event(s->c, s->job, "Normal", "SuccessfulDelete", "Deleted pod: %s", p->name);
     return rc == CORRAL_ENOTFOUND ? 0 : rc;
 }
 
@@ -617,9 +612,8 @@ static int manage_indexed(struct job_sync *s, struct corral_ctrl_pod **active, l
     }
     long wait = backoff_left(s);
     long made = 0;
-    for (long idx = 0; idx < s->completions && rc == 0 && kept + made < s->parallelism &&
-                       made < BURST;
-         idx++) {
+    for (long idx = 0;
+         idx < s->completions && rc == 0 && kept + made < s->parallelism && made < BURST; idx++) {
         if (running[idx] || s->done_idx[idx])
             continue;
         if (wait > 0) {
@@ -731,8 +725,8 @@ static int expire(struct job_sync *s)
         return 0;
     time_t done = corral_ctrl_time_at(s->status, "completionTime", NULL);
     if (!done)
-        done = corral_ctrl_time_at(corral_ctrl_condition(s->status, "Failed"),
-                                   "lastTransitionTime", NULL);
+        done = corral_ctrl_time_at(corral_ctrl_condition(s->status, "Failed"), "lastTransitionTime",
+                                   NULL);
     if (!done)
         done = s->now;
     long left = (long)(done + json_integer_value(ttl) - s->now);

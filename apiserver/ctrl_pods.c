@@ -133,10 +133,9 @@ static json_t *named_ports(const json_t *spec)
             if (!out)
                 out = json_array();
             const char *proto = json_string_value(json_object_get(port, "protocol"));
-            json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "name", name,
-                                                 "containerPort",
-                                                 json_object_get(port, "containerPort"),
-                                                 "protocol", proto ? proto : "TCP"));
+            json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "name", name, "containerPort",
+                                                 json_object_get(port, "containerPort"), "protocol",
+                                                 proto ? proto : "TCP"));
         }
     }
     return out;
@@ -153,8 +152,8 @@ static void parse_status(struct corral_ctrl_pod *pod, const json_t *status, unsi
     pod->ready_since = corral_ctrl_time_at(ready, "lastTransitionTime", NULL);
     size_t i;
     json_t *cs;
-    json_array_foreach(json_object_get(status, "containerStatuses"), i, cs)
-        pod->restarts += (int)corral_ctrl_int(cs, "restartCount", 0);
+    json_array_foreach(json_object_get(status, "containerStatuses"), i, cs) pod->restarts +=
+        (int)corral_ctrl_int(cs, "restartCount", 0);
 }
 
 /* Allocates "key\0ns\0name" and points ns and name into it. */
@@ -185,8 +184,7 @@ static void parse_owner(struct corral_ctrl_pod *pod, const json_t *obj)
     snprintf(pod->owner_kind, sizeof(pod->owner_kind), "%s", pod->owner_uid && kind ? kind : "");
 }
 
-static struct corral_ctrl_pod *parse(struct corral_ctrl_pods *p, const json_t *obj,
-                                     const char *key)
+static struct corral_ctrl_pod *parse(struct corral_ctrl_pods *p, const json_t *obj, const char *key)
 {
     struct corral_ctrl_pod *pod = calloc(1, sizeof(*pod));
     if (!pod || set_identity(pod, key, obj) < 0) {
@@ -217,11 +215,10 @@ static struct corral_ctrl_pod *parse(struct corral_ctrl_pods *p, const json_t *o
         pod->deleting = 1;
     pod->grace = (long)corral_ctrl_int(meta, "deletionGracePeriodSeconds", 0);
     pod->job_tracking = corral_ctrl_has_finalizer(obj, CORRAL_JOB_TRACKING_FINALIZER);
-    const char *idx = json_string_value(json_object_get(json_object_get(meta, "annotations"),
-                                                        CORRAL_JOB_INDEX_KEY));
-    pod->completion_index = idx && *idx && strspn(idx, "0123456789") == strlen(idx)
-                                ? atoi(idx)
-                                : -1;
+    const char *idx = json_string_value(
+        json_object_get(json_object_get(meta, "annotations"), CORRAL_JOB_INDEX_KEY));
+    pod->completion_index =
+        idx && *idx && strspn(idx, "0123456789") == strlen(idx) ? atoi(idx) : -1;
     parse_status(pod, json_object_get(obj, "status"), p->fields);
     return pod;
 }
@@ -304,8 +301,7 @@ bool corral_ctrl_pod_owned_by(const struct corral_ctrl_pod *pod, const char *kin
 
 bool corral_ctrl_pod_active(const struct corral_ctrl_pod *pod)
 {
-    return !pod->deleting && pod->phase != CORRAL_POD_SUCCEEDED &&
-           pod->phase != CORRAL_POD_FAILED;
+    return !pod->deleting && pod->phase != CORRAL_POD_SUCCEEDED && pod->phase != CORRAL_POD_FAILED;
 }
 
 bool corral_ctrl_pod_available(const struct corral_ctrl_pod *pod, long min_ready, time_t now)

@@ -204,13 +204,10 @@ static int claim_pods(struct rs_sync *s)
 {
     const struct corral_resource *pods = corral_ctrl_kinds()->pods;
     struct corral_ctrl_pod **owned = NULL, **orphans = NULL;
-    long no = corral_ctrl_pods_collect(&s->st->pods,
-                                       corral_ctrl_multimap_get(&s->st->pods.by_owner,
-                                                                s->ent->uid),
-                                       &owned);
-    long nr = corral_ctrl_pods_collect(&s->st->pods,
-                                       corral_ctrl_multimap_get(&s->st->pods.orphans, s->ns),
-                                       &orphans);
+    long no = corral_ctrl_pods_collect(
+        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.by_owner, s->ent->uid), &owned);
+    long nr = corral_ctrl_pods_collect(
+        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.orphans, s->ns), &orphans);
     if (no < 0 || nr < 0 || !(s->pods = calloc((size_t)(no + nr) + 1, sizeof(*s->pods)))) {
         free(owned);
         free(orphans);
@@ -227,7 +224,8 @@ static int claim_pods(struct rs_sync *s)
     for (long i = 0; i < nr && managing; i++) {
         if (!selects(s->ent, orphans[i]) || orphans[i]->deleting)
             continue;
-        if (corral_ctrl_adopt(s->c, pods, s->ns, orphans[i]->name, orphans[i]->uid, s->rs, NULL) == 0)
+        if (corral_ctrl_adopt(s->c, pods, s->ns, orphans[i]->name, orphans[i]->uid, s->rs, NULL) ==
+            0)
             s->pods[s->npods++] = orphans[i];
     }
     free(owned);
@@ -315,8 +313,8 @@ static int manage_replicas(struct rs_sync *s)
 static int update_status(struct rs_sync *s, long *wake)
 {
     time_t now = corral_ctrl_now();
-    json_t *tmpl_labels = corral_meta_labels(json_object_get(json_object_get(s->rs, "spec"),
-                                                             "template"));
+    json_t *tmpl_labels =
+        corral_meta_labels(json_object_get(json_object_get(s->rs, "spec"), "template"));
     long replicas = 0, labeled = 0, ready = 0, available = 0;
     *wake = 0;
     for (size_t i = 0; i < s->npods; i++) {
@@ -343,12 +341,12 @@ static int update_status(struct rs_sync *s, long *wake)
     json_object_set_new(status, "fullyLabeledReplicas", json_integer(labeled));
     json_object_set_new(status, "readyReplicas", json_integer(ready));
     json_object_set_new(status, "availableReplicas", json_integer(available));
-    json_object_set_new(status, "observedGeneration",
-                        json_integer(corral_ctrl_int(json_object_get(obj, "metadata"),
-                                                     "generation", 1)));
+    json_object_set_new(
+        status, "observedGeneration",
+        json_integer(corral_ctrl_int(json_object_get(obj, "metadata"), "generation", 1)));
     if (s->create_error)
-        corral_ctrl_set_condition(status, "ReplicaFailure", "True", "FailedCreate",
-                                  s->create_error, NULL, now);
+        corral_ctrl_set_condition(status, "ReplicaFailure", "True", "FailedCreate", s->create_error,
+                                  NULL, now);
     else
         corral_ctrl_remove_condition(status, "ReplicaFailure");
     if (json_array_size(json_object_get(status, "conditions")) == 0)
@@ -366,8 +364,8 @@ static int rs_sync(struct corral_ctrl *c, const char *key)
     const char *ns, *name;
     if (corral_ctrl_split_key(key, true, buf, sizeof(buf), &ns, &name) < 0)
         return 0;
-    int rc = corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->replicasets, ns, name,
-                                &s.rs);
+    int rc =
+        corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->replicasets, ns, name, &s.rs);
     if (rc < 0)
         return rc == CORRAL_ENOTFOUND ? 0 : rc;
     s.ns = corral_meta_namespace(s.rs);

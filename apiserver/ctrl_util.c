@@ -76,8 +76,7 @@ json_t *corral_ctrl_controller_ref(const json_t *obj)
 {
     size_t i;
     json_t *ref;
-    json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), i,
-                       ref)
+    json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), i, ref)
     {
         if (json_is_true(json_object_get(ref, "controller")))
             return ref;
@@ -90,8 +89,7 @@ json_t *corral_ctrl_owner_ref(const json_t *owner, bool controller, bool block)
     const char *api = corral_meta_api_version(owner), *kind = corral_meta_kind(owner);
     return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "apiVersion", api ? api : "", "kind",
                      kind ? kind : "", "name", corral_meta_name(owner), "uid",
-                     corral_ctrl_uid(owner), "controller", controller, "blockOwnerDeletion",
-                     block);
+                     corral_ctrl_uid(owner), "controller", controller, "blockOwnerDeletion", block);
 }
 
 const char *corral_ctrl_key(const struct corral_resource *res, const char *ns, const char *name,
@@ -102,8 +100,8 @@ const char *corral_ctrl_key(const struct corral_resource *res, const char *ns, c
     return buf;
 }
 
-int corral_ctrl_split_key(const char *key, bool namespaced, char *buf, size_t len,
-                          const char **ns, const char **name)
+int corral_ctrl_split_key(const char *key, bool namespaced, char *buf, size_t len, const char **ns,
+                          const char **name)
 {
     if (snprintf(buf, len, "%s", key) >= (int)len)
         return -EINVAL;
@@ -294,8 +292,7 @@ int corral_ctrl_write_status(struct corral_ctrl *c, const struct corral_resource
 }
 
 int corral_ctrl_adopt(struct corral_ctrl *c, const struct corral_resource *res, const char *ns,
-                      const char *name, const char *uid, const json_t *owner,
-                      const char *finalizer)
+                      const char *name, const char *uid, const json_t *owner, const char *finalizer)
 {
     json_t *obj = NULL;
     int rc = corral_objects_get(corral_ctrl_srv(c), res, ns, name, &obj);

@@ -43,8 +43,8 @@ const char *corral_ctrl_key(const struct corral_resource *res, const char *ns, c
  * Splits a store key "/registry/[group/]plural/ns/name" into ns and name (pointers into key's
  * copy in buf). Returns 0 or -EINVAL.
  */
-int corral_ctrl_split_key(const char *key, bool namespaced, char *buf, size_t len,
-                          const char **ns, const char **name);
+int corral_ctrl_split_key(const char *key, bool namespaced, char *buf, size_t len, const char **ns,
+                          const char **name);
 
 /* Parses an RFC 3339 time; 0 when s is NULL or malformed. */
 time_t corral_ctrl_parse_time(const char *s);
@@ -103,8 +103,9 @@ int corral_ctrl_write_status(struct corral_ctrl *c, const struct corral_resource
 /*
  * Adoption and release, as Kubernetes controllers do them: adopt adds owner's controller
  * reference to the object ns/name of res (only while it still has no controller and is not
- * being deleted, and is still the incarnation uid), and finalizer when not NULL; release removes owner's reference (only
- * while owner is still its controller). Returns 0 (done, or nothing to do) or an error.
+ * being deleted, and is still the incarnation uid), and finalizer when not NULL; release removes
+ * owner's reference (only while owner is still its controller). Returns 0 (done, or nothing to do)
+ * or an error.
  */
 int corral_ctrl_adopt(struct corral_ctrl *c, const struct corral_resource *res, const char *ns,
                       const char *name, const char *uid, const json_t *owner,
