@@ -503,18 +503,50 @@ static json_t *job_pod(const struct job_sync *s, const json_t *ref, long idx)
     return pod;
 }
 
-static int create_pod(struct job_sync *s, const json_t *ref, long idx)
+struct pod_creates {
+    struct corral_apiserver *srv;
+    const char *ns;
+    json_t **objs, **out;
+};
+
+static int create_one(void *ctx, size_t i)
 {
-    json_t *out = NULL;
-    int rc = corral_objects_create(corral_ctrl_srv(s->c), corral_ctrl_kinds()->pods, s->ns,
-                                   job_pod(s, ref, idx), &out);
+    struct pod_creates *w = ctx;
+    int rc =
+        corral_objects_create(w->srv, corral_ctrl_kinds()->pods, w->ns, w->objs[i], &w->out[i]);
+    w->objs[i] = NULL;
+    return rc;
+}
+
+/* Creates one pod per entry of idx (-1: NonIndexed), several at a time. */
+static int create_pods(struct job_sync *s, const json_t *ref, const long *idx, size_t n)
+{
+    struct pod_creates w = {.srv = corral_ctrl_srv(s->c),
+                            .ns = s->ns,
+                            .objs = calloc(n + 1, sizeof(json_t *)),
+                            .out = calloc(n + 1, sizeof(json_t *))};
+    int *rcs = calloc(n + 1, sizeof(int)), rc = 0;
+    if (!w.objs || !w.out || !rcs)
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        w.objs[i] = job_pod(s, ref, idx[i]);
     if (rc == 0)
-        corral_ctrl_event(s->c, s->job, "Normal", "SuccessfulCreate", "Created pod: %s",
-                          corral_meta_name(out));
-    else if (rc != CORRAL_EEXISTS)
-        corral_ctrl_event(s->c, s->job, "Warning", "FailedCreate",
-                          "Error creating: pods \"%s-\": %s", s->name, corral_strerror(rc));
-    json_decref(out);
+        corral_ctrl_run_many(n, create_one, &w, rcs);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_decref(w.objs[i]); /* never attempted */
+        if (rcs[i] == 0)
+            corral_ctrl_event(s->c, s->job, "Normal", "SuccessfulCreate", "Created pod: %s",
+                              corral_meta_name(w.out[i]));
+        else if (rcs[i] != -ECANCELED && rcs[i] != CORRAL_EEXISTS)
+            corral_ctrl_event(s->c, s->job, "Warning", "FailedCreate",
+                              "Error creating: pods \"%s-\": %s", s->name, corral_strerror(rcs[i]));
+        if (rcs[i] < 0 && rcs[i] != -ECANCELED && rc == 0)
+            rc = rcs[i];
+        json_decref(w.out[i]);
+    }
+    free(w.objs);
+    free(w.out);
+    free(rcs);
     return rc;
 }
 
@@ -587,8 +619,14 @@ static int manage_nonindexed(struct job_sync *s, struct corral_ctrl_pod **active
         wake_in(s, wait);
         return 0;
     }
-    for (long i = 0; i < want - nactive && i < BURST && rc == 0; i++)
-        rc = create_pod(s, ref, -1);
+    size_t n = (size_t)(want - nactive < BURST ? want - nactive : BURST);
+    long *idx = calloc(n + 1, sizeof(*idx));
+    if (!idx)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = -1;
+    rc = n ? create_pods(s, ref, idx, n) : 0;
+    free(idx);
     return rc;
 }
 
@@ -610,21 +648,23 @@ static int manage_indexed(struct job_sync *s, struct corral_ctrl_pod **active, l
         running[idx] = true;
         kept++;
     }
-    long wait = backoff_left(s);
-    long made = 0;
-    for (long idx = 0;
-         idx < s->completions && rc == 0 && kept + made < s->parallelism && made < BURST; idx++) {
+    long wait = backoff_left(s), made = 0;
+    long *todo = calloc(BURST + 1, sizeof(*todo));
+    for (long idx = 0; todo && idx < s->completions && kept + made < s->parallelism && made < BURST;
+         idx++) {
         if (running[idx] || s->done_idx[idx])
             continue;
         if (wait > 0) {
             wake_in(s, wait);
             break;
         }
-        rc = create_pod(s, ref, idx);
-        made++;
+        todo[made++] = idx;
     }
+    if (rc == 0 && made > 0)
+        rc = create_pods(s, ref, todo, (size_t)made);
+    free(todo);
     free(running);
-    return rc;
+    return rc == 0 && !todo ? -ENOMEM : rc;
 }
 
 static void finish(struct job_sync *s, const char *type, const char *reason, const char *msg)

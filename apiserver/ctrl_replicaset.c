@@ -234,41 +234,79 @@ static int claim_pods(struct rs_sync *s)
     return s->deleted ? 0 : -ENOMEM;
 }
 
+struct pod_writes {
+    struct corral_apiserver *srv;
+    const char *ns;
+    json_t **objs, **out;             /* creates */
+    struct corral_ctrl_pod **victims; /* deletes */
+};
+
+static int create_one(void *ctx, size_t i)
+{
+    struct pod_writes *w = ctx;
+    int rc =
+        corral_objects_create(w->srv, corral_ctrl_kinds()->pods, w->ns, w->objs[i], &w->out[i]);
+    w->objs[i] = NULL;
+    return rc;
+}
+
 static int create_pods(struct rs_sync *s, long n)
 {
     json_t *tmpl = json_object_get(json_object_get(s->rs, "spec"), "template");
     json_t *ref = corral_ctrl_owner_ref(s->rs, true, true);
     char prefix[300];
     snprintf(prefix, sizeof(prefix), "%s-", s->name);
-    int rc = 0;
-    for (long i = 0; i < n && rc == 0; i++) {
-        json_t *out = NULL;
-        rc = corral_objects_create(corral_ctrl_srv(s->c), corral_ctrl_kinds()->pods, s->ns,
-                                   corral_ctrl_pod_from_template(tmpl, ref, prefix), &out);
-        if (rc == 0) {
+    struct pod_writes w = {.srv = corral_ctrl_srv(s->c),
+                           .ns = s->ns,
+                           .objs = calloc((size_t)n, sizeof(json_t *)),
+                           .out = calloc((size_t)n, sizeof(json_t *))};
+    int *rcs = calloc((size_t)n, sizeof(int)), rc = 0;
+    if (!w.objs || !w.out || !rcs)
+        rc = -ENOMEM;
+    for (long i = 0; rc == 0 && i < n; i++)
+        w.objs[i] = corral_ctrl_pod_from_template(tmpl, ref, prefix);
+    if (rc == 0)
+        corral_ctrl_run_many((size_t)n, create_one, &w, rcs);
+    for (long i = 0; rc == 0 && i < n; i++) {
+        json_decref(w.objs[i]); /* never attempted */
+        if (rcs[i] == 0) {
             corral_ctrl_event(s->c, s->rs, "Normal", "SuccessfulCreate", "Created pod: %s",
-                              corral_meta_name(out));
-        } else if (rc != CORRAL_EEXISTS) {
+                              corral_meta_name(w.out[i]));
+        } else if (rcs[i] != -ECANCELED && rcs[i] != CORRAL_EEXISTS) {
             char msg[512];
             snprintf(msg, sizeof(msg), "Error creating: pods \"%s\" %s", prefix,
-                     corral_strerror(rc));
+                     corral_strerror(rcs[i]));
             corral_ctrl_event(s->c, s->rs, "Warning", "FailedCreate", "%s", msg);
             free(s->create_error);
             s->create_error = strdup(msg);
         }
-        json_decref(out);
+        if (rcs[i] < 0 && rcs[i] != -ECANCELED)
+            rc = rc < 0 ? rc : rcs[i];
+        json_decref(w.out[i]);
     }
+    free(w.objs);
+    free(w.out);
+    free(rcs);
     json_decref(ref);
     return rc;
+}
+
+static int delete_one(void *ctx, size_t i)
+{
+    struct pod_writes *w = ctx;
+    struct corral_delete_options o = {.grace = -1, .uid = w->victims[i]->uid};
+    int rc = corral_objects_delete_with(w->srv, corral_ctrl_kinds()->pods, w->ns,
+                                        w->victims[i]->name, &o);
+    return rc == CORRAL_ENOTFOUND || rc == CORRAL_ECONFLICT ? 1 : rc; /* 1: already gone */
 }
 
 static int delete_pods(struct rs_sync *s, long n)
 {
     struct corral_ctrl_pod **active = calloc(s->npods + 1, sizeof(*active));
-    size_t *idx = calloc(s->npods + 1, sizeof(*idx));
-    if (!active || !idx) {
+    int *rcs = calloc(s->npods + 1, sizeof(int));
+    if (!active || !rcs) {
         free(active);
-        free(idx);
+        free(rcs);
         return -ENOMEM;
     }
     size_t na = 0;
@@ -276,23 +314,24 @@ static int delete_pods(struct rs_sync *s, long n)
         if (corral_ctrl_pod_active(s->pods[i]))
             active[na++] = s->pods[i];
     qsort(active, na, sizeof(*active), corral_ctrl_pod_delete_order);
+    size_t victims = (size_t)n < na ? (size_t)n : na;
+    struct pod_writes w = {.srv = corral_ctrl_srv(s->c), .ns = s->ns, .victims = active};
+    corral_ctrl_run_many(victims, delete_one, &w, rcs);
     int rc = 0;
-    for (size_t i = 0; i < na && (long)i < n; i++) {
-        int drc = corral_ctrl_delete(s->c, corral_ctrl_kinds()->pods, s->ns, active[i]->name,
-                                     active[i]->uid, -1, NULL);
-        if (drc < 0 && drc != CORRAL_ENOTFOUND) {
-            rc = drc;
+    for (size_t i = 0; i < victims; i++) {
+        if (rcs[i] < 0) {
+            rc = rcs[i] == -ECANCELED || rc < 0 ? rc : rcs[i];
             continue;
         }
         for (size_t j = 0; j < s->npods; j++)
             if (s->pods[j] == active[i])
                 s->deleted[j] = true;
-        if (drc == 0)
+        if (rcs[i] == 0)
             corral_ctrl_event(s->c, s->rs, "Normal", "SuccessfulDelete", "Deleted pod: %s",
                               active[i]->name);
     }
     free(active);
-    free(idx);
+    free(rcs);
     return rc;
 }
 

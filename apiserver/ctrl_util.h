@@ -82,6 +82,15 @@ long long corral_ctrl_int(const json_t *obj, const char *field, long long def);
 json_t *corral_ctrl_pod_from_template(const json_t *tmpl, const json_t *owner_ref,
                                       const char *generate_name);
 
+/*
+ * Runs fn(ctx, i) for i in [0, n) several at a time, so that the durable commits of the writes
+ * they make share batches: in rounds of 1, 2, 4, ... calls (each round on up to 16 threads),
+ * stopping after a round in which a call failed (returned < 0), as Kubernetes' slowStartBatch
+ * does. fn must be thread-safe (the server-internal write API is). rcs[i] receives each result
+ * (-ECANCELED: not run). Returns how many succeeded.
+ */
+size_t corral_ctrl_run_many(size_t n, int (*fn)(void *ctx, size_t i), void *ctx, int *rcs);
+
 /* Deletion options for corral_objects_delete_with() (see objects.h). */
 struct corral_delete_options;
 
