@@ -7,6 +7,7 @@
 #include "error.h"
 #include "kubeconfig.h"
 #include "log.h"
+#include "meta.h"
 #include "pki.h"
 
 #include <ctype.h>
@@ -199,8 +200,9 @@ static char *cluster_ca(const struct corral_kubeconfig *kc)
 static json_t *csr_object(const char *node, const char *csr_pem)
 {
     char *b64 = corral_pki_base64_encode(csr_pem, strlen(csr_pem));
-    char name[300];
-    snprintf(name, sizeof(name), "node-csr-%s-%ld", node, (long)time(NULL));
+    char name[300], uid[37];
+    corral_meta_new_uid(uid); /* unique: a node may ask again within the same second */
+    snprintf(name, sizeof(name), "node-csr-%s-%.8s", node, uid);
     json_t *obj =
         b64 ? json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:[s,s,s]}}", "apiVersion",
                         "certificates.k8s.io/v1", "kind", "CertificateSigningRequest", "metadata",
@@ -315,6 +317,37 @@ static int use_kubeconfig(const char *path, const char *server_override,
     return rc;
 }
 
+/*
+ * A node certificate that expires within RENEW_BEFORE_S is renewed with itself (a node may ask
+ * for its own certificate again); failing that, the agent goes on with the old one and says so.
+ */
+static void renew_if_expiring(const char *path, const char *server_override, const char *node)
+{
+    struct corral_kubeconfig kc;
+    struct corral_parse_error pe = {0};
+    if (corral_kubeconfig_load(path, NULL, &kc, &pe) < 0)
+        return;
+    struct corral_pki_subject s;
+    char *cert = kc.cert_pem;
+    if (!cert && kc.cert_file)
+        corral_pki_read_file(kc.cert_file, &cert, NULL);
+    if (cert && corral_pki_cert_subject(cert, &s) == 0) {
+        time_t left = s.not_after - time(NULL);
+        corral_pki_subject_clear(&s);
+        char err[512];
+        const char *server = server_override ? server_override : kc.server;
+        if (left < RENEW_BEFORE_S) {
+            corral_info(SUBSYS, "the node certificate expires in %ld days: renewing it",
+                        (long)(left / 86400));
+            if (join(&kc, server, node, path, err, sizeof(err)) < 0)
+                corral_warn(SUBSYS, "renewing the node certificate: %s", err);
+        }
+    }
+    if (cert != kc.cert_pem)
+        free(cert);
+    corral_kubeconfig_clear(&kc);
+}
+
 int corral_credentials_connect(const char *kubeconfig, const char *server_override,
                                const char *state_dir, const char *node,
                                struct corral_node_identity *out, char *err, size_t errlen)
@@ -326,8 +359,10 @@ int corral_credentials_connect(const char *kubeconfig, const char *server_overri
         set_err(err, errlen, "state directory path too long");
         return rc;
     }
-    if (access(own, R_OK) == 0)
+    if (access(own, R_OK) == 0) {
+        renew_if_expiring(own, server_override, node);
         return use_kubeconfig(own, server_override, out, err, errlen);
+    }
     struct corral_kubeconfig kc;
     struct corral_parse_error pe = {0};
     rc = corral_kubeconfig_load(kubeconfig, NULL, &kc, &pe);

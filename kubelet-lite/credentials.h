@@ -6,8 +6,8 @@
  * that holds a bootstrap token ("abcdef.0123456789abcdef"), the node's own client
  * certificate obtained by joining: a new key, a CSR for CN=system:node:<name>, O=system:nodes
  * (signer kubernetes.io/kube-apiserver-client-kubelet), and the signed certificate written with
- * the key into <state-dir>/kubelet.kubeconfig (0600). Later starts use that file; the bootstrap
- * token is needed once.
+ * the key into <state-dir>/kubelet.kubeconfig (0600). Later starts use that file (renewing the
+ * certificate, with itself, when it expires within 30 days); the bootstrap token is needed once.
  *
  * Server side (the HTTPS log endpoint the API server proxies to): a serving certificate for the
  * agent's address, issued by a CA of the node's own (<state-dir>/pki, keys 0600) whose

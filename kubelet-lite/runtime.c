@@ -1583,12 +1583,19 @@ static json_t *conditions(struct rpod *p)
     /* PodScheduled is the scheduler's: carry it over as the API server has it */
     size_t i;
     const json_t *c;
+    bool scheduled = false;
     json_array_foreach(json_object_get(json_object_get(p->pod, "status"), "conditions"), i, c)
     {
         const char *t = json_string_value(json_object_get(c, "type"));
-        if (t && strcmp(t, "PodScheduled") == 0)
+        if (t && strcmp(t, "PodScheduled") == 0) {
             json_array_append(arr, (json_t *)c);
+            scheduled = true;
+        }
     }
+    if (!scheduled) /* created with spec.nodeName: it is here, so it is scheduled */
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:n, s:s}", "type", "PodScheduled",
+                                             "status", "True", "lastProbeTime",
+                                             "lastTransitionTime", p->start_time));
     return arr;
 }
 

@@ -771,6 +771,39 @@ static void test_tls_join_and_logs(void)
     CHECK(corral_daemon_start(&agent, argv, 30000) == 0);
     CHECK(node_ready(&cl, "secure-1", 15));
     CHECK_INT_EQ(corral_daemon_stop(&agent, SIGTERM), 0);
+
+    /* a node certificate about to expire is renewed at start, with itself */
+    char ca_path[700], key_path[700], *ca = NULL, *ca_key = NULL, *cert = NULL, *key = NULL;
+    snprintf(ca_path, sizeof(ca_path), "%s/pki/ca.crt", dir);
+    snprintf(key_path, sizeof(key_path), "%s/pki/ca.key", dir);
+    CHECK(corral_pki_read_file(ca_path, &ca, NULL) == 0);
+    CHECK(corral_pki_read_file(key_path, &ca_key, NULL) == 0);
+    const char *orgs[] = {"system:nodes", NULL};
+    struct corral_pki_cert_spec spec = {
+        .cn = "system:node:secure-1", .orgs = orgs, .usage = CORRAL_PKI_USAGE_CLIENT, .days = 2};
+    CHECK(corral_pki_issue(ca, ca_key, &spec, NULL, CORRAL_PKI_KEY_ECDSA_P256, &cert, &key) == 0);
+    struct corral_kubeconfig shortlived = {.context = "n",
+                                           .cluster = "c",
+                                           .user = "u",
+                                           .server = cl.api.url,
+                                           .ca_pem = ca,
+                                           .cert_pem = cert,
+                                           .key_pem = key};
+    const struct corral_kubeconfig *sctx[] = {&shortlived};
+    CHECK(corral_kubeconfig_write(state_kc, sctx, 1) == 0);
+    CHECK(corral_daemon_start(&agent, argv, 30000) == 0);
+    CHECK(node_ready(&cl, "secure-1", 15));
+    CHECK(corral_kubeconfig_load(state_kc, NULL, &node_kc, NULL) == 0);
+    CHECK(corral_pki_cert_subject(node_kc.cert_pem, &subj) == 0);
+    CHECK(subj.not_after - time(NULL) > 30 * 86400); /* a fresh one */
+    CHECK_STR_EQ(subj.cn, "system:node:secure-1");
+    corral_pki_subject_clear(&subj);
+    corral_kubeconfig_clear(&node_kc);
+    CHECK_INT_EQ(corral_daemon_stop(&agent, SIGTERM), 0);
+    free(ca);
+    free(cert);
+    corral_pki_free_secret(ca_key);
+    corral_pki_free_secret(key);
     corral_kubeconfig_clear(&kc);
     cluster_down(&cl);
 }

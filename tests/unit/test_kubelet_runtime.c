@@ -371,6 +371,9 @@ static void test_command_env_and_logs(void)
     CHECK(json_string_value(json_object_get(st, "startTime")) != NULL);
     CHECK_STR_EQ(pod_log(&e, "hello", "app", false), "hello world from hello\n/tmp\noops\n");
     CHECK(has_event(&e, uid_of(pod), "Started", "Started container app"));
+    json_t *last_cond = json_array_get(json_object_get(st, "conditions"), 4);
+    CHECK_STR_EQ(json_string_value(json_object_get(last_cond, "type")), "PodScheduled");
+    CHECK_STR_EQ(json_string_value(json_object_get(last_cond, "status")), "True");
     CHECK_STR_EQ(pod_log(&e, "hello", NULL, false), "hello world from hello\n/tmp\noops\n");
     json_decref(st);
     json_decref(sources);
