@@ -26,6 +26,7 @@
  * and, for Recreate, the number of unfinished pods per ReplicaSet UID.
  */
 #include "ctrl.h"
+#include "ctrl_extract.h"
 #include "ctrl_map.h"
 #include "ctrl_util.h"
 #include "error.h"
@@ -246,6 +247,8 @@ static void count_running(struct dep_state *st, const struct pod_link *l, int de
         corral_ctrl_map_del(&st->running, l->rs_uid);
 }
 
+static const char *const pod_fields[] = {"metadata.ownerReferences", "status.phase", NULL};
+
 /* Pods matter only to Recreate, which waits until no old pod runs. */
 static void observe_pod(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
@@ -253,7 +256,7 @@ static void observe_pod(struct corral_ctrl *c, const struct corral_store_event *
     struct pod_link *old = corral_ctrl_map_del(&st->pods, ev->key), *l = NULL;
     count_running(st, old, -1);
     if (ev->type != CORRAL_EVENT_DELETED) {
-        json_t *obj = corral_blob_json(ev->value);
+        json_t *obj = corral_ctrl_extract_blob(ev->value, pod_fields);
         const char *owner =
             json_string_value(json_object_get(corral_ctrl_controller_ref(obj), "uid"));
         const char *phase =

@@ -26,6 +26,7 @@
  * Foreground/Orphan deletion, "events" sweeps expired Events.
  */
 #include "ctrl.h"
+#include "ctrl_extract.h"
 #include "ctrl_map.h"
 #include "ctrl_util.h"
 #include "error.h"
@@ -190,6 +191,12 @@ static void enqueue_dependents(struct corral_ctrl *c, const char *uid)
         enqueue2(c, 'D', key);
 }
 
+static const char *const owner_fields[] = {"metadata.uid", "metadata.ownerReferences",
+                                           "metadata.finalizers", "metadata.deletionTimestamp",
+                                           NULL};
+static const char *const uid_field[] = {"metadata.uid", NULL};
+static const char *const event_fields[] = {"lastTimestamp", "metadata.creationTimestamp", NULL};
+
 static void observe_event_object(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
     struct gc_state *st = corral_ctrl_state(c);
@@ -197,7 +204,7 @@ static void observe_event_object(struct corral_ctrl *c, const struct corral_stor
         corral_ctrl_map_del(&st->events, ev->key);
         return;
     }
-    json_t *obj = corral_blob_json(ev->value);
+    json_t *obj = corral_ctrl_extract_blob(ev->value, event_fields);
     time_t t = corral_ctrl_time_at(obj, "lastTimestamp", NULL);
     if (!t)
         t = corral_ctrl_time_at(obj, "metadata", "creationTimestamp", NULL);
@@ -208,7 +215,7 @@ static void observe_event_object(struct corral_ctrl *c, const struct corral_stor
 static void observe_deleted(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
     struct gc_state *st = corral_ctrl_state(c);
-    json_t *obj = ev->value ? corral_blob_json(ev->value) : NULL;
+    json_t *obj = corral_ctrl_extract_blob(ev->value, uid_field);
     const char *uid = corral_ctrl_uid(obj);
     if (uid) {
         enqueue_dependents(c, uid);
@@ -240,7 +247,7 @@ static void gc_observe(struct corral_ctrl *c, const struct corral_store_event *e
     bool fin = mentions(ev->value, "\"" FG "\"") || mentions(ev->value, "\"" ORPHAN "\"");
     if (!known && !refs_here && !fin)
         return;
-    json_t *obj = corral_blob_json(ev->value);
+    json_t *obj = corral_ctrl_extract_blob(ev->value, owner_fields);
     if (!obj)
         return;
     json_t *refs = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");

@@ -94,7 +94,7 @@ static int job_init(struct corral_ctrl *c)
     struct job_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS, keep_pod, NULL);
+    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS | CORRAL_POD_INDEX, keep_pod, NULL);
     corral_ctrl_set_state(c, st);
     return 0;
 }

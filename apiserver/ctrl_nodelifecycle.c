@@ -27,6 +27,7 @@
  * Keys on the work queue: "monitor" (every second), node store keys, pod store keys.
  */
 #include "ctrl.h"
+#include "ctrl_extract.h"
 #include "ctrl_pods.h"
 #include "ctrl_util.h"
 #include "error.h"
@@ -182,6 +183,16 @@ static enum ready_state ready_of(const json_t *node, const char **heartbeat)
     return READY_UNKNOWN;
 }
 
+static const char *const node_fields[] = {"kind",
+                                          "apiVersion",
+                                          "metadata.name",
+                                          "metadata.uid",
+                                          "metadata.resourceVersion",
+                                          "spec.taints",
+                                          "status.conditions",
+                                          NULL};
+static const char *const lease_fields[] = {"spec.renewTime", NULL};
+
 static void observe_node(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
     struct nl_state *st = corral_ctrl_state(c);
@@ -192,7 +203,7 @@ static void observe_node(struct corral_ctrl *c, const struct corral_store_event 
         enqueue_pods_on(c, name);
         return;
     }
-    json_t *obj = corral_blob_json(ev->value);
+    json_t *obj = corral_ctrl_extract_blob(ev->value, node_fields);
     struct nl_node *n = obj ? node_get(st, name, true) : NULL;
     if (!n) {
         json_decref(obj);
@@ -224,7 +235,7 @@ static void observe_lease(struct corral_ctrl *c, const struct corral_store_event
     const char *name = ev->key + strlen(LEASE_PREFIX);
     if (ev->type == CORRAL_EVENT_DELETED || strchr(name, '/'))
         return;
-    json_t *obj = corral_blob_json(ev->value);
+    json_t *obj = corral_ctrl_extract_blob(ev->value, lease_fields);
     const char *renew =
         json_string_value(json_object_get(json_object_get(obj, "spec"), "renewTime"));
     struct nl_node *n = renew ? node_get(st, name, true) : NULL;

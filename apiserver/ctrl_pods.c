@@ -11,6 +11,7 @@
  * of unused entries every SWEEP_EVERY events.
  */
 #include "ctrl_pods.h"
+#include "ctrl_extract.h"
 #include "ctrl_util.h"
 #include "meta.h"
 
@@ -223,6 +224,40 @@ static struct corral_ctrl_pod *parse(struct corral_ctrl_pods *p, const json_t *o
     return pod;
 }
 
+/* Reads from the stored pod only the members the summary is made of. */
+static json_t *read_fields(const struct corral_ctrl_pods *p, const struct corral_blob *b)
+{
+    const char *paths[32] = {"metadata.name",
+                             "metadata.namespace",
+                             "metadata.uid",
+                             "metadata.ownerReferences",
+                             "metadata.creationTimestamp",
+                             "metadata.deletionTimestamp",
+                             "metadata.deletionGracePeriodSeconds",
+                             "metadata.finalizers",
+                             "spec.nodeName",
+                             "spec.restartPolicy",
+                             "status.phase",
+                             "status.conditions",
+                             "status.containerStatuses"};
+    size_t n = 13;
+    if (p->fields & CORRAL_POD_LABELS)
+        paths[n++] = "metadata.labels";
+    if (p->fields & CORRAL_POD_INDEX)
+        paths[n++] = "metadata.annotations";
+    if (p->fields & CORRAL_POD_PORTS)
+        paths[n++] = "spec.containers";
+    if (p->fields & CORRAL_POD_TOLERATIONS)
+        paths[n++] = "spec.tolerations";
+    if (p->fields & CORRAL_POD_ADDRESS) {
+        paths[n++] = "status.podIP";
+        paths[n++] = "spec.hostname";
+        paths[n++] = "spec.subdomain";
+    }
+    paths[n] = NULL;
+    return corral_ctrl_extract_blob(b, paths);
+}
+
 static void unlink_pod(struct corral_ctrl_pods *p, const struct corral_ctrl_pod *pod)
 {
     if (pod->owner_uid)
@@ -255,7 +290,7 @@ struct corral_ctrl_pod *corral_ctrl_pods_apply(struct corral_ctrl_pods *p,
     }
     if (ev->type == CORRAL_EVENT_DELETED || !ev->value)
         return NULL;
-    json_t *obj = corral_blob_json(ev->value);
+    json_t *obj = read_fields(p, ev->value);
     struct corral_ctrl_pod *pod = obj ? parse(p, obj, ev->key) : NULL;
     json_decref(obj);
     if (pod && p->keep && !p->keep(pod, p->keep_ctx)) {

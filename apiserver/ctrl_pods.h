@@ -33,6 +33,7 @@ enum corral_ctrl_pod_fields {
     CORRAL_POD_PORTS = 1 << 1,       /* named container ports */
     CORRAL_POD_TOLERATIONS = 1 << 2, /* tolerations */
     CORRAL_POD_ADDRESS = 1 << 3,     /* podIP, hostname, subdomain */
+    CORRAL_POD_INDEX = 1 << 4,       /* completion_index (from the annotations) */
 };
 
 struct corral_ctrl_pod {
@@ -58,7 +59,7 @@ struct corral_ctrl_pod {
     int restarts;         /* sum of container restartCounts */
     bool job_tracking;    /* carries the Job tracking finalizer */
     bool on_failure;      /* restartPolicy OnFailure */
-    int completion_index; /* batch.kubernetes.io/job-completion-index, -1 if none */
+    int completion_index; /* job-completion-index annotation, -1 if none (CORRAL_POD_INDEX) */
 };
 
 /* Whether the index keeps a pod (a controller ignores pods it can never act on). */

@@ -5,6 +5,7 @@
  * helpers every controller uses (ctrl_util.c: int-or-percent, conditions, store keys,
  * finalizers, owner references).
  */
+#include "ctrl_extract.h"
 #include "ctrl_map.h"
 #include "ctrl_pods.h"
 #include "ctrl_util.h"
@@ -226,6 +227,51 @@ static void test_pod_index_and_delete_order(void)
     corral_ctrl_pods_clear(&idx);
 }
 
-CORRAL_TESTS(CORRAL_TEST(map_basics), CORRAL_TEST(map_delete_while_iterating),
+static void check_extract(const char *text, const char *const *paths, const char *want)
+{
+    json_t *got = corral_ctrl_extract(text, strlen(text), paths);
+    if (!want) {
+        CHECK(got == NULL);
+        return;
+    }
+    json_t *w = json_loads(want, 0, NULL);
+    CHECK(w != NULL);
+    if (!got || !json_equal(got, w)) {
+        char *g = got ? json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        fprintf(stderr, "got  %s\nwant %s\n", g ? g : "NULL", want);
+        free(g);
+        abort();
+    }
+    json_decref(got);
+    json_decref(w);
+}
+
+static void test_extract(void)
+{
+    const char *pod =
+        "{\"kind\":\"Pod\", \"metadata\": {\"name\":\"a\\\"b}\",\"labels\":{\"x.y/z\":\"1\"},"
+        "\"annotations\":{\"note\":\"{[\\\\\\\"]}\"},\"ownerReferences\":[{\"uid\":\"u\","
+        "\"controller\":true}]},\n \"spec\":{\"containers\":[{\"name\":\"c\",\"ports\":[]}],"
+        "\"nodeName\":\"n1\",\"priority\":-5,\"x\":null,\"y\":1.5e3},"
+        "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\"}]}}";
+    check_extract(pod, (const char *const[]){"metadata.ownerReferences", "status.phase", NULL},
+                  "{\"metadata\":{\"ownerReferences\":[{\"uid\":\"u\",\"controller\":true}]},"
+                  "\"status\":{\"phase\":\"Running\"}}");
+    check_extract(pod, (const char *const[]){"metadata.name", "metadata.labels", "kind", NULL},
+                  "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\\\"b}\",\"labels\":"
+                  "{\"x.y/z\":\"1\"}}}");
+    check_extract(pod,
+                  (const char *const[]){"spec.nodeName", "spec.priority", "spec.y", "spec.x", NULL},
+                  "{\"spec\":{\"nodeName\":\"n1\",\"priority\":-5,\"y\":1500.0,\"x\":null}}");
+    /* absent members, and paths through scalars, give nothing */
+    check_extract(pod, (const char *const[]){"metadata.uid", "kind.x", "spec.nodeName.z", NULL},
+                  "{\"metadata\":{},\"spec\":{}}");
+    check_extract("{}", (const char *const[]){"a", NULL}, "{}");
+    check_extract("[1]", (const char *const[]){"a", NULL}, NULL);
+    check_extract("{\"a\":{\"b\":1}", (const char *const[]){"a.b", NULL}, NULL);
+    check_extract("{\"a\":\"x", (const char *const[]){"b", NULL}, NULL);
+}
+
+CORRAL_TESTS(CORRAL_TEST(map_basics), CORRAL_TEST(extract), CORRAL_TEST(map_delete_while_iterating),
              CORRAL_TEST(multimap), CORRAL_TEST(int_or_percent), CORRAL_TEST(conditions),
              CORRAL_TEST(keys_and_metadata), CORRAL_TEST(pod_index_and_delete_order))
