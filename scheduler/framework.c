@@ -23,7 +23,7 @@
 
 #define LOG "scheduler"
 #define REJECT_SHIFT 21
-#define SIG_CACHE_BYTES (64u << 20)
+#define SIG_CACHE_BYTES (256u << 20)
 
 /* A callback exists when the plugin's struct is long enough to hold it and it is set. */
 #define HAS(p, field)                                                                              \
@@ -125,6 +125,7 @@ static int load_instance(struct corral_framework *fw, struct corral_fw_profile *
         goto fail;
     inst->p = inst->lib->plugin;
     inst->node_local = (inst->p->flags & CORRAL_PLUGIN_NODE_LOCAL) != 0;
+    inst->node_class = inst->node_local && (inst->p->flags & CORRAL_PLUGIN_NODE_CLASS) != 0;
     corral_fw_host_init(inst);
     if (HAS(inst->p, init)) {
         char perr[256] = "";
@@ -294,12 +295,8 @@ static void sig_entry_free(struct corral_sig_entry *e)
 {
     if (!e)
         return;
-    free(e->gen);
-    free(e->mask);
-    free(e->score);
-    free(e->reject);
-    free(e->heap);
-    free(e->pos);
+    free(e->row);
+    free(e->heap_mem);
     free(e);
 }
 
@@ -312,6 +309,7 @@ static void profile_free(struct corral_fw_profile *fp)
         free(fp->at[pt]);
     free(fp->score_weight);
     free(fp->score_cached);
+    free(fp->memo);
     size_t pos = 0;
     void *v;
     while (corral_strmap_next(&fp->sigs, &pos, NULL, &v))
@@ -750,8 +748,8 @@ uint64_t corral_fw_cycle_mask(struct corral_framework *fw, uint32_t node)
     if (node < fw->cy.mask_cap && fw->cy.mask_stamp[node] == fw->cy.id)
         return fw->cy.mask[node];
     struct corral_sig_entry *e = fw->cy.entry;
-    if (e && node < e->cap && e->gen[node] == fw->snap->gen[node])
-        return e->mask[node];
+    if (e && node < e->cap && e->row[node].gen == fw->snap->gen[node])
+        return e->row[node].mask;
     return corral_snapshot_all_gpus(fw->snap, node);
 }
 
@@ -798,27 +796,108 @@ static int64_t clamp_score(struct corral_fw_plugin *inst, int64_t v)
     return v > CORRAL_MAX_NODE_SCORE ? CORRAL_MAX_NODE_SCORE : v;
 }
 
-/* Filter + cached scores for one node, stored in the signature row when there is one. */
+/* ---- the class memo ---- */
+
+/* Sizes the profile's memo for the cluster and empties it when stale or half full. */
+static bool memo_ready(struct corral_framework *fw, struct corral_fw_profile *fp)
+{
+    if (fp->memo && fp->memo_epoch == fw->epoch && fp->memo_used < fp->memo_cap / 2 &&
+        fp->memo_live == fw->snap->live)
+        return true; /* the common case, kept short */
+    fp->memo_live = fw->snap->live;
+    uint32_t want = 1u << 12;
+    while (want < 8u * fw->snap->live && want < (1u << 22))
+        want *= 2;
+    if (fp->memo_cap < want) {
+        struct corral_class_memo *m = calloc(want, sizeof(*m));
+        if (!m)
+            return fp->memo != NULL;
+        free(fp->memo);
+        fp->memo = m;
+        fp->memo_cap = want;
+        fp->memo_used = fp->memo_cap; /* forces the emptying below */
+    }
+    if (fp->memo_epoch != fw->epoch || fp->memo_used >= fp->memo_cap / 2) {
+        fp->memo_stamp++;
+        fp->memo_epoch = fw->epoch;
+        fp->memo_used = 0;
+    }
+    return true;
+}
+
+/* Where the probe for (signature, class) starts. */
+static uint32_t memo_index(const struct corral_fw_profile *fp, uint32_t sig, uint64_t cls)
+{
+    uint64_t h = (cls ^ ((uint64_t)sig << 40)) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 32) & (fp->memo_cap - 1);
+}
+
+/*
+ * The memo entry for (signature, class): *hit says whether it holds the answer; otherwise it
+ * is the free entry to fill. NULL when there is no memo.
+ */
+static struct corral_class_memo *memo_find(struct corral_framework *fw,
+                                           struct corral_fw_profile *fp, uint32_t sig,
+                                           uint64_t cls, bool *hit)
+{
+    *hit = false;
+    if (!memo_ready(fw, fp))
+        return NULL;
+    for (uint32_t i = memo_index(fp, sig, cls);; i = (i + 1) & (fp->memo_cap - 1)) {
+        struct corral_class_memo *m = &fp->memo[i];
+        if (m->stamp != fp->memo_stamp)
+            return m;
+        if (m->cls == cls && m->sig == sig) {
+            *hit = true;
+            return m;
+        }
+    }
+}
+
+/*
+ * Filter + cached scores for one node, stored in the signature row when there is one. With
+ * by_class, an equal node's result comes from the class memo instead.
+ */
 static uint32_t evaluate(struct corral_framework *fw, uint32_t node, int64_t *score)
 {
     struct corral_fw_profile *fp = fw->cy.prof;
-    fw->stats.nodes_evaluated++;
-    uint32_t rej = corral_fw_run_filters(fw, node, true, false);
-    int64_t total = 0;
-    for (uint32_t s = 0; s < fp->n_at[CORRAL_POINT_SCORE] && !rej; s++) {
-        uint32_t ii = fp->at[CORRAL_POINT_SCORE][s];
-        struct corral_fw_plugin *inst = fp->plugins[ii];
-        if (!fp->score_cached[s] || fw->cy.skip_score[ii])
-            continue;
-        total += fp->score_weight[s] * clamp_score(inst, inst->p->score(inst->state, fw->cy.pod,
-                                                                       node));
-    }
     struct corral_sig_entry *e = fw->cy.entry;
+    struct corral_class_memo *m = NULL;
+    uint64_t cls = 0;
+    bool hit = false;
+    if (fw->cy.by_class && e && (cls = corral_snapshot_class(fw->snap, node)) != 0)
+        m = memo_find(fw, fp, e->id, cls, &hit);
+    uint32_t rej;
+    int64_t total = 0;
+    if (hit) {
+        fw->stats.class_hits++;
+        fw->cy.mask[node] = m->mask;
+        fw->cy.mask_stamp[node] = fw->cy.id;
+        rej = m->reject;
+        total = m->score;
+    } else {
+        fw->stats.nodes_evaluated++;
+        rej = corral_fw_run_filters(fw, node, true, false);
+        for (uint32_t s = 0; s < fp->n_at[CORRAL_POINT_SCORE] && !rej; s++) {
+            uint32_t ii = fp->at[CORRAL_POINT_SCORE][s];
+            struct corral_fw_plugin *inst = fp->plugins[ii];
+            if (!fp->score_cached[s] || fw->cy.skip_score[ii])
+                continue;
+            total += fp->score_weight[s] *
+                     clamp_score(inst, inst->p->score(inst->state, fw->cy.pod, node));
+        }
+        if (m) {
+            *m = (struct corral_class_memo){cls, fp->memo_stamp, fw->cy.mask[node], total,
+                                            e->id, rej};
+            fp->memo_used++;
+        }
+    }
     if (e) {
-        e->gen[node] = fw->snap->gen[node];
-        e->mask[node] = fw->cy.mask[node];
-        e->score[node] = total;
-        e->reject[node] = rej;
+        struct corral_sig_row *r = &e->row[node];
+        r->gen = fw->snap->gen[node];
+        r->mask = fw->cy.mask[node];
+        r->score = total;
+        r->reject = rej;
     }
     *score = total;
     return rej;
@@ -826,35 +905,32 @@ static uint32_t evaluate(struct corral_framework *fw, uint32_t node, int64_t *sc
 
 /* ---- the signature cache ---- */
 
+/* The heap lives 3 entries into a 64-byte aligned block: children 4i+1.. start a line. */
+#define HEAP_SKEW 3
+
 static int entry_fit(struct corral_sig_entry *e, uint32_t n, uint64_t epoch)
 {
     if (n > e->cap) {
         uint32_t cap = n + n / 4 + 16;
-        uint64_t *g = realloc(e->gen, cap * 8);
-        if (g)
-            e->gen = g;
-        uint64_t *m = g ? realloc(e->mask, cap * 8) : NULL;
-        if (m)
-            e->mask = m;
-        int64_t *s = m ? realloc(e->score, cap * 8) : NULL;
-        if (s)
-            e->score = s;
-        uint32_t *r = s ? realloc(e->reject, cap * 4) : NULL;
-        if (r)
-            e->reject = r;
-        uint32_t *hp = r ? realloc(e->heap, cap * 4) : NULL;
-        if (hp)
-            e->heap = hp;
-        uint32_t *ps = hp ? realloc(e->pos, cap * 4) : NULL;
-        if (!ps)
+        struct corral_sig_row *r = realloc(e->row, cap * sizeof(*r));
+        if (!r)
             return -ENOMEM;
-        e->pos = ps;
-        memset(e->gen + e->cap, 0, (cap - e->cap) * 8);
+        e->row = r;
+        void *mem = malloc((cap + HEAP_SKEW) * sizeof(struct corral_heap_item) + 64);
+        if (!mem)
+            return -ENOMEM;
+        free(e->heap_mem);
+        e->heap_mem = mem;
+        uintptr_t base = ((uintptr_t)mem + 63) & ~(uintptr_t)63;
+        e->heap = (struct corral_heap_item *)base + HEAP_SKEW;
+        for (uint32_t i = e->cap; i < cap; i++)
+            r[i] = (struct corral_sig_row){.pos = UINT32_MAX};
         e->cap = cap;
         e->heap_ok = false;
     }
     if (e->epoch != epoch) {
-        memset(e->gen, 0, e->cap * 8);
+        for (uint32_t i = 0; i < e->cap; i++)
+            e->row[i].gen = 0;
         e->epoch = epoch;
         e->heap_ok = false;
     }
@@ -889,7 +965,8 @@ static struct corral_sig_entry *sig_entry(struct corral_framework *fw, struct co
         return NULL;
     struct corral_sig_entry *e = corral_strmap_get_hashed(&fp->sigs, pod->sig, pod->sig_hash);
     if (!e) {
-        uint64_t row = 28ull * (fw->snap->n + 1);
+        uint64_t row = (sizeof(struct corral_sig_row) + sizeof(struct corral_heap_item)) *
+                       (fw->snap->n + 1ull);
         uint64_t max = SIG_CACHE_BYTES / row;
         fp->max_sigs = (uint32_t)(max < 8 ? 8 : (max > 1024 ? 1024 : max));
         while (fp->n_sigs >= fp->max_sigs)
@@ -899,6 +976,7 @@ static struct corral_sig_entry *sig_entry(struct corral_framework *fw, struct co
             free(e);
             return NULL;
         }
+        e->id = ++fp->next_sig_id;
         fp->n_sigs++;
     }
     if (entry_fit(e, fw->snap->n, fw->epoch) < 0)
@@ -923,66 +1001,69 @@ static uint32_t nodes_to_find(const struct corral_fw_profile *fp, uint32_t live)
 
 /* ---- the heap of feasible nodes per signature (tie-break by node order) ---- */
 
-static bool hbefore(const struct corral_sig_entry *e, uint32_t a, uint32_t b)
+static bool hbefore(const struct corral_heap_item *a, const struct corral_heap_item *b)
 {
-    return e->score[a] > e->score[b] || (e->score[a] == e->score[b] && a < b);
+    return a->score > b->score || (a->score == b->score && a->node < b->node);
 }
 
-static void hset(struct corral_sig_entry *e, uint32_t i, uint32_t node)
+static void hset(struct corral_sig_entry *e, uint32_t i, struct corral_heap_item it)
 {
-    e->heap[i] = node;
-    e->pos[node] = i;
+    e->heap[i] = it;
+    e->row[it.node].pos = i;
 }
 
 static void hup(struct corral_sig_entry *e, uint32_t i)
 {
-    uint32_t node = e->heap[i];
-    while (i > 0 && hbefore(e, node, e->heap[(i - 1) / 2])) {
-        hset(e, i, e->heap[(i - 1) / 2]);
-        i = (i - 1) / 2;
+    struct corral_heap_item it = e->heap[i];
+    while (i > 0 && hbefore(&it, &e->heap[(i - 1) / 4])) {
+        hset(e, i, e->heap[(i - 1) / 4]);
+        i = (i - 1) / 4;
     }
-    hset(e, i, node);
+    hset(e, i, it);
 }
 
 static void hdown(struct corral_sig_entry *e, uint32_t i)
 {
-    uint32_t node = e->heap[i];
+    struct corral_heap_item it = e->heap[i];
     for (;;) {
-        uint32_t l = 2 * i + 1, best = i, bn = node;
-        if (l < e->heap_n && hbefore(e, e->heap[l], bn))
-            best = l, bn = e->heap[l];
-        if (l + 1 < e->heap_n && hbefore(e, e->heap[l + 1], bn))
-            best = l + 1, bn = e->heap[l + 1];
-        if (best == i)
+        uint32_t c = 4 * i + 1, end = c + 4 < e->heap_n ? c + 4 : e->heap_n, best = c;
+        if (c >= e->heap_n)
             break;
-        hset(e, i, bn);
+        for (uint32_t k = c + 1; k < end; k++)
+            if (hbefore(&e->heap[k], &e->heap[best]))
+                best = k;
+        if (!hbefore(&e->heap[best], &it))
+            break;
+        hset(e, i, e->heap[best]);
         i = best;
     }
-    hset(e, i, node);
+    hset(e, i, it);
 }
 
 /* Puts node where its row says: in the heap when feasible, out of it otherwise. */
 static void heap_update(struct corral_sig_entry *e, uint32_t node, bool feasible)
 {
-    uint32_t p = e->pos[node];
+    struct corral_sig_row *r = &e->row[node];
+    uint32_t p = r->pos;
     if (!feasible) {
         if (p == UINT32_MAX)
             return;
-        e->pos[node] = UINT32_MAX;
-        uint32_t last = e->heap[--e->heap_n];
+        r->pos = UINT32_MAX;
+        struct corral_heap_item last = e->heap[--e->heap_n];
         if (p == e->heap_n)
             return;
         hset(e, p, last);
         hup(e, p);
-        hdown(e, e->pos[last]);
+        hdown(e, e->row[last.node].pos);
         return;
     }
     if (p == UINT32_MAX) {
-        hset(e, e->heap_n++, node);
+        hset(e, e->heap_n++, (struct corral_heap_item){r->score, node, 0});
         hup(e, e->heap_n - 1);
     } else {
+        e->heap[p].score = r->score;
         hup(e, p);
-        hdown(e, e->pos[node]);
+        hdown(e, r->pos);
     }
 }
 
@@ -1012,20 +1093,23 @@ static void refresh_node(uint32_t node, void *arg)
     struct corral_sig_entry *e = fw->cy.entry;
     const struct corral_snapshot *s = fw->snap;
     int64_t sc;
-    if (node >= e->cap || (s->exists[node] && e->gen[node] == s->gen[node]))
+    if (node >= e->cap)
         return;
-    bool counted = e->pos[node] != UINT32_MAX || e->gen[node]; /* the old row is in */
-    uint32_t old_rej = e->reject[node];
-    int64_t old_score = e->score[node];
+    struct corral_sig_row *r = &e->row[node];
+    if (s->exists[node] && r->gen == s->gen[node])
+        return;
+    bool counted = r->pos != UINT32_MAX || r->gen; /* the old row is in */
+    uint32_t old_rej = r->reject;
+    int64_t old_score = r->score;
     if (counted)
         hist_add(e, old_rej, -1);
     uint32_t rej = s->exists[node] ? evaluate(fw, node, &sc) : 0;
     if (!s->exists[node])
-        e->gen[node] = 0;
+        r->gen = 0;
     hist_add(e, rej, 1);
     fw->stats.cache_misses++;
-    bool in = e->pos[node] != UINT32_MAX, feasible = s->exists[node] && rej == 0;
-    if (in && feasible && e->score[node] == old_score && old_rej == 0)
+    bool in = r->pos != UINT32_MAX, feasible = s->exists[node] && rej == 0;
+    if (in && feasible && r->score == old_score && old_rej == 0)
         return; /* same place in the heap */
     heap_update(e, node, feasible);
 }
@@ -1039,26 +1123,74 @@ static void heap_rebuild(struct corral_framework *fw)
     e->n_hist = 0;
     e->hist_ok = true;
     for (uint32_t i = 0; i < e->cap; i++)
-        e->pos[i] = UINT32_MAX;
+        e->row[i].pos = UINT32_MAX;
     for (uint32_t i = 0; i < s->n; i++) {
         if (!s->exists[i])
             continue;
-        if (e->gen[i] != s->gen[i]) {
+        struct corral_sig_row *r = &e->row[i];
+        if (r->gen != s->gen[i]) {
             evaluate(fw, i, &sc);
             fw->stats.cache_misses++;
         } else {
             fw->stats.cache_hits++;
         }
-        if (e->reject[i] == 0)
-            hset(e, e->heap_n++, i);
-        else
-            hist_add(e, e->reject[i], 1);
+        if (r->reject == 0) {
+            r->pos = e->heap_n;
+            e->heap[e->heap_n++] = (struct corral_heap_item){r->score, i, 0};
+        } else {
+            hist_add(e, r->reject, 1);
+        }
     }
     for (uint32_t i = s->n; i < e->cap; i++)
-        e->gen[i] = 0;
-    for (uint32_t i = e->heap_n / 2; i-- > 0;)
+        e->row[i].gen = 0;
+    for (uint32_t i = e->heap_n > 1 ? (e->heap_n - 2) / 4 + 1 : 0; i-- > 0;)
         hdown(e, i);
     e->heap_ok = true;
+}
+
+/*
+ * Changed nodes are refreshed in batches: their rows, then their class memo entries, are
+ * requested from memory for the whole batch before the first is used, so the cache misses of
+ * a batch overlap instead of following one another.
+ */
+#define REFRESH_BATCH 32
+
+struct refresh_batch {
+    struct corral_framework *fw;
+    uint32_t n;
+    uint32_t node[REFRESH_BATCH];
+};
+
+static void refresh_batch(struct refresh_batch *b)
+{
+    struct corral_framework *fw = b->fw;
+    struct corral_fw_profile *fp = fw->cy.prof;
+    struct corral_sig_entry *e = fw->cy.entry;
+    struct corral_snapshot *s = fw->snap;
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->node[i] < e->cap)
+            __builtin_prefetch(&e->row[b->node[i]], 1);
+    if (fw->cy.by_class && memo_ready(fw, fp)) {
+        for (uint32_t i = 0; i < b->n; i++) {
+            uint32_t node = b->node[i];
+            if (node >= e->cap || !s->exists[node] || e->row[node].gen == s->gen[node])
+                continue;
+            uint64_t cls = corral_snapshot_class(s, node);
+            if (cls)
+                __builtin_prefetch(&fp->memo[memo_index(fp, e->id, cls)]);
+        }
+    }
+    for (uint32_t i = 0; i < b->n; i++)
+        refresh_node(b->node[i], fw);
+    b->n = 0;
+}
+
+static void collect_change(uint32_t node, void *arg)
+{
+    struct refresh_batch *b = arg;
+    b->node[b->n++] = node;
+    if (b->n == REFRESH_BATCH)
+        refresh_batch(b);
 }
 
 /* The best node through the heap, re-evaluating only what changed. */
@@ -1066,14 +1198,17 @@ static uint32_t heap_pick(struct corral_framework *fw)
 {
     struct corral_sig_entry *e = fw->cy.entry;
     uint64_t before = fw->stats.cache_misses;
-    if (!e->heap_ok || corral_snapshot_changes(fw->snap, e->seen, refresh_node, fw) < 0)
+    struct refresh_batch b = {.fw = fw, .n = 0};
+    if (!e->heap_ok || corral_snapshot_changes(fw->snap, e->seen, collect_change, &b) < 0)
         heap_rebuild(fw);
+    else
+        refresh_batch(&b);
     e->seen = fw->snap->gen_counter;
     uint64_t looked = fw->stats.cache_misses - before;
     fw->stats.nodes_scanned += looked;
     if (fw->snap->live > looked) /* the others were answered by their cached rows */
         fw->stats.cache_hits += fw->snap->live - looked;
-    return e->heap_n ? e->heap[0] : CORRAL_NO_NODE;
+    return e->heap_n ? e->heap[0].node : CORRAL_NO_NODE;
 }
 
 static bool heap_usable(struct corral_framework *fw)
@@ -1104,8 +1239,8 @@ static uint32_t node_reject(struct corral_framework *fw, uint32_t node)
     struct corral_sig_entry *e = fw->cy.entry;
     uint32_t rej;
     int64_t sc;
-    if (e && e->gen[node] == fw->snap->gen[node])
-        rej = e->reject[node];
+    if (e && e->row[node].gen == fw->snap->gen[node])
+        rej = e->row[node].reject;
     else
         rej = evaluate(fw, node, &sc);
     if (!rej && fw->cy.volatile_filters)
@@ -1214,11 +1349,11 @@ static bool scan_range(struct corral_framework *fw, struct pick *pk, uint32_t fr
         n_scanned++;
         uint32_t rej;
         int64_t sc;
-        if (e && e->gen[i] == gen[i]) {
+        if (e && e->row[i].gen == gen[i]) {
             hits++;
-            if ((rej = e->reject[i]) != 0)
+            if ((rej = e->row[i].reject) != 0)
                 continue;
-            sc = e->score[i];
+            sc = e->row[i].score;
         } else {
             misses++;
             rej = evaluate(fw, i, &sc);
@@ -1294,13 +1429,21 @@ static void note_active(struct corral_framework *fw)
 {
     struct corral_fw_profile *fp = fw->cy.prof;
     fw->cy.volatile_filters = fw->cy.dynamic_scores = false;
+    fw->cy.by_class = true;
     for (uint32_t s = 0; s < fp->n_at[CORRAL_POINT_FILTER]; s++) {
         uint32_t ii = fp->at[CORRAL_POINT_FILTER][s];
-        fw->cy.volatile_filters |= !fp->plugins[ii]->node_local && !fw->cy.skip_filter[ii];
+        const struct corral_fw_plugin *inst = fp->plugins[ii];
+        if (fw->cy.skip_filter[ii])
+            continue;
+        fw->cy.volatile_filters |= !inst->node_local;
+        fw->cy.by_class &= !inst->node_local || inst->node_class;
     }
     for (uint32_t s = 0; s < fp->n_at[CORRAL_POINT_SCORE]; s++) {
         uint32_t ii = fp->at[CORRAL_POINT_SCORE][s];
-        fw->cy.dynamic_scores |= !fp->score_cached[s] && !fw->cy.skip_score[ii];
+        if (fw->cy.skip_score[ii])
+            continue;
+        fw->cy.dynamic_scores |= !fp->score_cached[s];
+        fw->cy.by_class &= !fp->score_cached[s] || fp->plugins[ii]->node_class;
     }
 }
 

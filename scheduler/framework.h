@@ -13,6 +13,11 @@
  * nodes that changed since. Other plugins (spread, inter-pod terms) run every cycle on the
  * nodes that survive. percentageOfNodesToScore stops the pass early as Kubernetes does.
  *
+ * When every plugin a pod needs also sets CORRAL_PLUGIN_NODE_CLASS, a node's row is copied
+ * from the class memo: the verdict, GPU set and score the signature got on another node of
+ * the same class (corral_snapshot_class), so a new signature, or every signature after an
+ * invalidation, costs one plugin evaluation per class of node rather than per node.
+ *
  * Ownership: the framework owns every pod added to it and frees them; it borrows the
  * snapshot and the configuration.
  */
@@ -60,24 +65,52 @@ struct corral_fw_plugin {
     char *name;
     int profile;
     bool node_local;
+    bool node_class; /* CORRAL_PLUGIN_NODE_CLASS (with NODE_LOCAL) */
+};
+
+/* One (signature, node class) result of the class memo. */
+struct corral_class_memo {
+    uint64_t cls;
+    uint64_t stamp; /* the entry is valid when this is the profile's memo_stamp */
+    uint64_t mask;
+    int64_t score;
+    uint32_t sig, reject;
+};
+
+/*
+ * One node's cached result for a signature. The fields a refresh touches sit together (two
+ * rows to a cache line), since refreshes visit nodes in no particular order.
+ */
+struct corral_sig_row {
+    uint64_t gen;    /* node generation the row was computed at; 0 = never */
+    uint64_t mask;   /* GPUs left after Filter */
+    int64_t score;   /* combined cached score */
+    uint32_t reject; /* 0 = feasible, else ((filter slot + 1) << 21) | code */
+    uint32_t pos;    /* index in the heap, UINT32_MAX when absent */
+};
+
+/* A heap entry carries its node's score, so sifting reads the heap alone. */
+struct corral_heap_item {
+    int64_t score;
+    uint32_t node, unused;
 };
 
 /* A recent signature's per-node results (see the head comment). */
 struct corral_sig_entry {
     char *key;
+    uint32_t id; /* unique within the profile, never reused (keys the class memo) */
     uint64_t epoch;
     uint64_t last_used;
     uint32_t cap;
-    uint64_t *gen;    /* node generation the row was computed at; 0 = never */
-    uint64_t *mask;   /* GPUs left after Filter */
-    int64_t *score;   /* combined cached score */
-    uint32_t *reject; /* 0 = feasible, else ((filter slot + 1) << 21) | code */
+    struct corral_sig_row *row; /* per node */
     /*
      * Feasible nodes as a heap ordered by (score, then lower index), valid as of snapshot
      * generation `seen`: with tie-breaking by node order the best node is its top, and a new
-     * pod of this signature only re-evaluates the nodes the snapshot's change log names.
+     * pod of this signature only re-evaluates the nodes the snapshot's change log names. The
+     * heap is 4-ary, the children of i at 4i+1..4i+4, placed so that they share a cache line.
      */
-    uint32_t *heap, *pos; /* pos[node] = index in heap, UINT32_MAX when absent */
+    void *heap_mem;                /* allocation holding heap */
+    struct corral_heap_item *heap; /* cap entries */
     uint32_t heap_n;
     uint64_t seen;
     bool heap_ok;
@@ -100,8 +133,12 @@ struct corral_fw_profile {
     bool *score_cached;    /* per score slot: folded into the cached sum */
     bool any_local_filter, any_volatile_filter, any_dynamic_score;
     struct corral_strmap sigs; /* signature -> struct corral_sig_entry */
-    uint32_t n_sigs, max_sigs;
+    uint32_t n_sigs, max_sigs, next_sig_id;
     uint32_t next_start; /* round-robin start when scoring a percentage of nodes */
+    /* The class memo: open addressing, emptied (stamp) on invalidation or when half full. */
+    struct corral_class_memo *memo;
+    uint32_t memo_cap, memo_used, memo_live; /* memo_live: node count it was sized for */
+    uint64_t memo_stamp, memo_epoch;
 };
 
 enum corral_fw_result {
@@ -117,6 +154,7 @@ struct corral_fw_stats {
     uint64_t nodes_evaluated; /* filter+score runs on cache misses */
     uint64_t nodes_scanned;
     uint64_t cache_hits, cache_misses, invalidations;
+    uint64_t class_hits; /* rows copied from the class memo instead of evaluated */
 };
 
 struct corral_framework {
@@ -151,6 +189,7 @@ struct corral_framework {
         uint32_t skip_cap;
         bool in_filter, in_reserve, in_post_filter;
         bool volatile_filters, dynamic_scores; /* some such plugin did not skip this pod */
+        bool by_class; /* every node-local plugin that did not skip sets NODE_CLASS */
         uint32_t reserve_node;
         bool assigned;
         uint64_t gpus;

@@ -9,6 +9,7 @@
 #include "framework.h"
 
 #include "log.h"
+#include "meta.h"
 #include "quantity.h"
 #include "selector.h"
 
@@ -438,19 +439,7 @@ static const struct corral_value *value_get(const struct corral_value *obj, cons
 
 static const struct corral_value *value_path(const struct corral_value *obj, const char *path)
 {
-    json_t *cur = JV(obj);
-    char seg[128];
-    while (cur && path && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof(seg))
-            return NULL;
-        memcpy(seg, path, n);
-        seg[n] = '\0';
-        cur = json_object_get(cur, seg);
-        path = dot ? dot + 1 : NULL;
-    }
-    return CV(cur);
+    return CV(corral_meta_path(JV(obj), path));
 }
 
 static size_t value_size(const struct corral_value *v)

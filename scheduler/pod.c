@@ -296,6 +296,26 @@ static int read_priority(struct corral_pod *pod, char *err, size_t errlen)
     return 0;
 }
 
+/* True when a container or init container of spec asks for a host port. */
+static bool uses_host_ports(json_t *spec)
+{
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+        size_t i, j;
+        json_t *c, *port;
+        json_array_foreach(json_object_get(spec, lists[l]), i, c)
+        {
+            json_array_foreach(json_object_get(c, "ports"), j, port)
+            {
+                json_t *hp = json_object_get(port, "hostPort");
+                if (hp && !(json_is_integer(hp) && json_integer_value(hp) == 0))
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
 int corral_pod_new(json_t *obj, struct corral_pod **out, char *err, size_t errlen)
 {
     if (!json_is_object(obj)) {
@@ -323,6 +343,7 @@ int corral_pod_new(json_t *obj, struct corral_pod **out, char *err, size_t errle
         json_string_value(json_object_get(json_object_get(obj, "spec"), "schedulerName"));
     if (!pod->scheduler_name)
         pod->scheduler_name = "default-scheduler";
+    pod->host_ports = uses_host_ports(json_object_get(obj, "spec"));
     int rc = 0;
     if (!pod->name) {
         snprintf(err, errlen, "metadata.name: Required value");

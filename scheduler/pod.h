@@ -42,6 +42,7 @@ struct corral_pod {
     struct corral_pod_ext *ext;
     uint32_t n_ext;
     int32_t priority;
+    bool host_ports; /* some container or init container asks for a hostPort */
     uint64_t seq;
 
     /* Placement (snapshot-owned): node, GPU positions and share per GPU. */

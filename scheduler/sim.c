@@ -15,7 +15,10 @@
  * The last lines printed are the interface scripts rely on:
  *   unallocated_gpu_pct_at_100=X.XX  placed=N  failed=N  placements_per_s=N
  * placements_per_s counts the pods bound per second of the replaying thread's CPU time (the
- * replay is single-threaded), so it measures one core even on a busy machine.
+ * replay is single-threaded), so it measures one core even on a busy machine. Before them,
+ * placement_hash=H (16 hex digits) digests every outcome in order (pod, node, GPUs and share
+ * for a binding; pod for a failure; victim for an eviction): two runs that place every pod
+ * alike print the same hash, which is how speed work shows it changed no placement.
  */
 #include "embedded.h"
 #include "framework.h"
@@ -62,6 +65,7 @@ struct sim {
     double bin_sum[MAX_BIN + 1];
     uint32_t bin_n[MAX_BIN + 1];
     uint64_t evicted;
+    uint64_t placement_hash; /* FNV-1a over the outcomes, see the head comment */
 };
 
 static void usage(FILE *out)
@@ -457,9 +461,22 @@ static int fill_workload_tasks(struct sim *sim)
 
 /* ---- replay ---- */
 
+/* Folds one outcome (kind, pod, node, GPU positions, share) into the placement hash. */
+static void fold_outcome(struct sim *sim, uint64_t kind, const struct corral_pod *pod,
+                         uint64_t node, uint64_t gpus, uint64_t milli)
+{
+    const uint64_t words[5] = {kind, pod->seq, node, gpus, milli};
+    const unsigned char *b = (const unsigned char *)words;
+    uint64_t h = sim->placement_hash;
+    for (size_t i = 0; i < sizeof(words); i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    sim->placement_hash = h;
+}
+
 static int sim_bind(void *arg, struct corral_pod *pod, uint32_t node)
 {
     struct sim *sim = arg;
+    fold_outcome(sim, 1, pod, node, pod->gpus, pod->gpus ? (uint64_t)pod->gpu_milli : 0);
     if (!sim->o.verbose)
         return 0; /* the placement in the snapshot is the binding */
     const struct corral_snap_node *nd = &sim->snap->nodes[node];
@@ -479,6 +496,7 @@ static int sim_bind(void *arg, struct corral_pod *pod, uint32_t node)
 static void sim_unschedulable(void *arg, struct corral_pod *pod, const char *message)
 {
     struct sim *sim = arg;
+    fold_outcome(sim, 2, pod, 0, 0, 0);
     if (sim->o.verbose)
         printf("failed %s/%s at %.2f%%: %s\n", pod->ns, pod->name,
                100.0 * (double)sim->arrived_milli / (double)sim->snap->total_gpu_milli, message);
@@ -488,6 +506,7 @@ static void sim_evicted(void *arg, struct corral_pod *victim, const struct corra
 {
     struct sim *sim = arg;
     sim->evicted++;
+    fold_outcome(sim, 3, victim, by->seq, 0, 0);
     if (sim->o.verbose)
         printf("evicted %s/%s for %s/%s\n", victim->ns, victim->name, by->ns, by->name);
 }
@@ -631,6 +650,7 @@ static void report(struct sim *sim, double seconds, double wall)
     printf("final_alloc_gpu_pct=%.2f\n",
            total > 0 ? 100.0 * (double)sim->snap->used_gpu_milli / total : 0);
     printf("evicted=%llu\n", (unsigned long long)sim->evicted);
+    printf("placement_hash=%016llx\n", (unsigned long long)sim->placement_hash);
     if (!sim->o.quiet)
         printf("replay_cpu_s=%.3f replay_wall_s=%.3f\n", seconds, wall);
     if (isnan(at100))
@@ -674,7 +694,7 @@ static int start(struct sim *sim)
 
 int corral_sim_main(int argc, char **argv)
 {
-    struct sim sim = {0};
+    struct sim sim = {.placement_hash = 0xcbf29ce484222325ull};
     int rc = parse_opts(argc, argv, &sim.o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;

@@ -20,8 +20,10 @@
 struct corral_snapshot *corral_snapshot_new(void)
 {
     struct corral_snapshot *s = calloc(1, sizeof(*s));
-    if (s)
+    if (s) {
         corral_strmap_init(&s->by_name);
+        corral_strmap_init(&s->statics);
+    }
     return s;
 }
 
@@ -53,6 +55,11 @@ void corral_snapshot_free(struct corral_snapshot *s)
     free(s->nodes);
     free(s->free_slots);
     free(s->changelog);
+    free(s->static_id);
+    free(s->port_pods);
+    free(s->cls);
+    free(s->cls_gen);
+    corral_nodeclass_free(s);
     corral_strmap_clear(&s->by_name);
     free(s);
 }
@@ -107,6 +114,14 @@ static int ensure_cap(struct corral_snapshot *s, uint32_t want)
         rc = grow_array((void **)&s->nodes, sizeof(struct corral_snap_node), s->cap, cap);
     if (rc == 0)
         rc = grow_array((void **)&s->free_slots, sizeof(uint32_t), s->cap, cap);
+    if (rc == 0)
+        rc = grow_array((void **)&s->static_id, sizeof(uint32_t), s->cap, cap);
+    if (rc == 0)
+        rc = grow_array((void **)&s->port_pods, sizeof(uint32_t), s->cap, cap);
+    if (rc == 0)
+        rc = grow_array((void **)&s->cls, sizeof(uint64_t), s->cap, cap);
+    if (rc == 0)
+        rc = grow_array((void **)&s->cls_gen, sizeof(uint64_t), s->cap, cap);
     uint32_t *log = rc == 0 ? calloc((size_t)cap * 4, sizeof(uint32_t)) : NULL;
     if (rc == 0 && !log)
         rc = -ENOMEM;
@@ -439,6 +454,8 @@ static void account(struct corral_snapshot *s, uint32_t i, const struct corral_p
     s->col[CORRAL_COL_REQ_MEMORY][i] += sign * pod->req[CORRAL_RES_MEMORY];
     s->col[CORRAL_COL_REQ_PODS][i] += sign;
     s->req_eph[i] += sign * pod->req[CORRAL_RES_EPHEMERAL];
+    if (pod->host_ports)
+        s->port_pods[i] += (uint32_t)sign;
     for (uint32_t e = 0; e < pod->n_ext; e++) {
         struct corral_snap_ext *x = find_ext(&s->nodes[i], pod->ext[e].name);
         if (x)
@@ -537,6 +554,7 @@ static void set_columns(struct corral_snapshot *s, uint32_t i, const struct node
     s->col[CORRAL_COL_REQ_MEMORY][i] = 0;
     s->col[CORRAL_COL_REQ_PODS][i] = 0;
     s->req_eph[i] = 0;
+    s->port_pods[i] = 0;
 }
 
 /* Recounts the pods of an updated node against its new resources. */
@@ -626,6 +644,7 @@ int corral_snapshot_upsert_node(struct corral_snapshot *s, json_t *obj, char *er
     set_columns(s, slot, &nr);
     recount(s, slot);
     recompute_min_priority(s, slot);
+    corral_nodeclass_describe(s, slot);
     update_gpu_summary(s, slot);
     return (int)slot;
 }

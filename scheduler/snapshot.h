@@ -47,6 +47,21 @@ struct corral_snap_node {
     uint32_t n_pods, cap_pods;
 };
 
+/* Node states seen, as exact keys (nodeclass.c). */
+struct corral_class_slot {
+    uint64_t hash; /* 0: empty */
+    uint64_t id;
+    uint32_t off, len; /* key words in corral_class_table.words */
+};
+
+struct corral_class_table {
+    struct corral_class_slot *slots;
+    uint32_t cap, used;
+    uint64_t *words;
+    size_t n_words, cap_words;
+    uint64_t next_id; /* ids are never reused, not even after the table is emptied */
+};
+
 struct corral_snapshot {
     uint32_t n; /* slots in use (some may be empty) */
     uint32_t cap;
@@ -70,6 +85,17 @@ struct corral_snapshot {
     uint32_t *changelog;
     uint32_t changelog_cap;
     uint64_t changelog_base;
+    /*
+     * Node classes (corral_snapshot_class): the fixed part of a node (labels, taints, resources,
+     * GPU table) gets an id when the node is added; the class is that id plus what changes as
+     * pods come and go, computed again when the node's generation moves.
+     */
+    uint32_t *static_id; /* per slot; 0 when the node shares its class with no other */
+    uint32_t *port_pods; /* per slot: placed pods that use host ports */
+    uint64_t *cls, *cls_gen;
+    struct corral_strmap statics; /* fixed description -> id */
+    uint32_t n_statics;
+    struct corral_class_table classes;
 };
 
 struct corral_snapshot *corral_snapshot_new(void);
@@ -125,6 +151,28 @@ static inline uint64_t corral_snapshot_all_gpus(const struct corral_snapshot *s,
     uint32_t n = s->nodes[node].n_gpus;
     return n >= 64 ? ~0ull : ((1ull << n) - 1);
 }
+
+/*
+ * The node's class: nodes of one class agree on everything a CORRAL_PLUGIN_NODE_CLASS plugin
+ * may depend on (include/corral/plugin.h): labels, taints and unschedulable, allocatable and
+ * requested resources (standard and extended), the GPU table except UUIDs (free shares
+ * included) and NVLink bandwidths. Keys are compared exactly, and an id is never given to a
+ * different state later. Returns the id, or 0 when the node shares its class with no other
+ * (a pod on it uses host ports, or memory ran out). The answer is kept until the node's
+ * generation moves; corral_snapshot_class_read() works it out.
+ */
+uint64_t corral_snapshot_class_read(struct corral_snapshot *s, uint32_t node);
+static inline uint64_t corral_snapshot_class(struct corral_snapshot *s, uint32_t node)
+{
+    if (node < s->n && s->cls_gen[node] == s->gen[node])
+        return s->cls[node];
+    return corral_snapshot_class_read(s, node);
+}
+
+/* nodeclass.c, for snapshot.c: the fixed description of a node just added or replaced. */
+void corral_nodeclass_describe(struct corral_snapshot *s, uint32_t node);
+/* Frees the class tables. */
+void corral_nodeclass_free(struct corral_snapshot *s);
 
 /* Allocatable / requested extended resource on node; 0 when absent. */
 int64_t corral_snapshot_ext_alloc(const struct corral_snapshot *s, uint32_t node, const char *name);

@@ -92,6 +92,16 @@ enum corral_plugin_flags {
      * nodes, other pods' placements or the pod's name must not set this flag.
      */
     CORRAL_PLUGIN_NODE_LOCAL = 1u << 0,
+    /*
+     * Set with NODE_LOCAL when, beyond that, Filter (with the GPUs it leaves) and Score depend
+     * on the node only through its labels, taints and unschedulable flag, its allocatable and
+     * requested resources (standard and extended), its GPUs as node_gpu() reports them (UUIDs
+     * aside; free shares count) and gpu_link_bandwidth() - not on its name, Node object or
+     * pods. Two nodes alike in all of that get the same answers, so the host may answer for one
+     * node with what the plugin said for an equal one. (Nodes whose pods use host ports are
+     * never treated as alike.)
+     */
+    CORRAL_PLUGIN_NODE_CLASS = 1u << 1,
 };
 
 /* Standard resources, in the units the host reports them. */

@@ -42,8 +42,8 @@ static void test_explanation(void)
 static void test_cache_is_exact(void)
 {
     struct sched_fixture fx[2];
-    char nodes[8192] = "[", buf[2048];
-    for (int i = 0; i < 12; i++) {
+    char nodes[16384] = "[", buf[2048];
+    for (int i = 0; i < 24; i++) { /* two nodes of each kind: the class memo has work */
         char one[512];
         snprintf(one, sizeof(one), "%s{\"metadata\":{\"name\":\"n%02d\"},\"status\":{"
                  "\"allocatable\":{\"cpu\":\"%d\",\"memory\":\"64Gi\",\"nvidia.com/gpu\":\"%d\"}}}",
@@ -71,8 +71,10 @@ static void test_cache_is_exact(void)
                      sched_gpus_of(&fx[1], b, g1, sizeof(g1)));
     }
     CHECK(fx[0].fw->stats.cache_hits > 0);
+    CHECK(fx[0].fw->stats.class_hits > 0);
     CHECK(fx[0].fw->stats.nodes_evaluated < fx[1].fw->stats.nodes_evaluated);
     CHECK_INT_EQ(fx[1].fw->stats.cache_hits, 0);
+    CHECK_INT_EQ(fx[1].fw->stats.class_hits, 0);
     for (int k = 0; k < 2; k++)
         sched_fixture_free(&fx[k]);
 }
@@ -203,6 +205,39 @@ static void test_bound_pods(void)
     sched_fixture_free(&fx);
 }
 
+/*
+ * The class memo answers only for pods whose active node-local plugins all set NODE_CLASS:
+ * NodeAffinity may read node names, so a pod with required affinity is evaluated node by node
+ * (and matchFields on the name works), while a pod without affinity (NodeAffinity skips) is
+ * answered from equal nodes.
+ */
+static void test_class_memo_scope(void)
+{
+    struct sched_fixture fx;
+    char buf[2048];
+    static const char profile[] =
+        "profiles:\n- schedulerName: default-scheduler\n  tieBreak: first\n  plugins:\n"
+        "    multiPoint:\n      enabled: [{name: NodeAffinity}, {name: ResourceFit}]\n";
+    sched_fixture_init(&fx, profile,
+                       "[" GPU_NODE("a", "T4", "1", "8") "," GPU_NODE("b", "T4", "1", "8") ","
+                       GPU_NODE("c", "T4", "1", "8") "]");
+    static const char affinity[] =
+        "\"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":"
+        "{\"nodeSelectorTerms\":[{\"matchFields\":[{\"key\":\"metadata.name\","
+        "\"operator\":\"In\",\"values\":[\"c\"]}]}]}}}";
+    struct corral_pod *p = sched_add(&fx, pod_json(buf, sizeof(buf), "pinned", 1000, NULL, NULL,
+                                                   affinity));
+    CHECK_STR_EQ(sched_node_of(&fx, p), "c");
+    CHECK_INT_EQ(fx.fw->stats.class_hits, 0);
+    CHECK_INT_EQ(fx.fw->stats.nodes_evaluated, 3);
+    p = sched_add(&fx, pod_json(buf, sizeof(buf), "free", 1000, NULL, NULL, NULL));
+    CHECK_STR_EQ(sched_node_of(&fx, p), "a");
+    CHECK_INT_EQ(fx.fw->stats.class_hits, 1); /* b is answered from a; c differs (a pod on it) */
+    CHECK_INT_EQ(fx.fw->stats.nodes_evaluated, 5);
+    sched_fixture_free(&fx);
+}
+
 CORRAL_TESTS(CORRAL_TEST(explanation), CORRAL_TEST(cache_is_exact), CORRAL_TEST(tie_break),
              CORRAL_TEST(gpu_assignment), CORRAL_TEST(percentage_of_nodes),
-             CORRAL_TEST(unknown_scheduler_and_duplicates), CORRAL_TEST(bound_pods))
+             CORRAL_TEST(unknown_scheduler_and_duplicates), CORRAL_TEST(bound_pods),
+             CORRAL_TEST(class_memo_scope))

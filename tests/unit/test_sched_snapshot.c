@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The cluster snapshot: reading Node objects, per-GPU tables, accounting, generations. */
+/*
+ * The cluster snapshot: reading Node objects, per-GPU tables, accounting, generations, node
+ * classes.
+ */
 #include "error.h"
 #include "harness.h"
 #include "snapshot.h"
@@ -155,5 +158,96 @@ static void test_update_keeps_pods(void)
     corral_snapshot_free(s);
 }
 
+/* A node like h100_node under another name, with GPU UUIDs and labels of the caller's. */
+static int add_h100(struct corral_snapshot *s, const char *name, const char *uuid,
+                    const char *zone)
+{
+    char js[2048], err[256];
+    snprintf(js, sizeof(js),
+             "{\"metadata\":{\"name\":\"%s\",\"labels\":{\"zone\":\"%s\"},"
+             "\"annotations\":{\"corral.io/gpus\":\"[{\\\"index\\\":0,\\\"uuid\\\":"
+             "\\\"%s-0\\\",\\\"island\\\":0},{\\\"index\\\":1,\\\"uuid\\\":"
+             "\\\"%s-1\\\",\\\"island\\\":0}]\"}},"
+             "\"status\":{\"allocatable\":{\"cpu\":\"16\",\"memory\":\"64Gi\","
+             "\"nvidia.com/gpu\":\"2\"}}}",
+             name, zone, uuid, uuid);
+    int slot = add(s, js, err, sizeof(err));
+    if (slot < 0)
+        fprintf(stderr, "%s\n", err);
+    return slot;
+}
+
+static void test_node_classes(void)
+{
+    struct corral_snapshot *s = corral_snapshot_new();
+    int a = add_h100(s, "a", "GPU-A", "z1"), b = add_h100(s, "b", "GPU-B", "z1");
+    int c = add_h100(s, "c", "GPU-C", "z2");
+    CHECK(a >= 0 && b >= 0 && c >= 0);
+    uint64_t ca = corral_snapshot_class(s, (uint32_t)a);
+    CHECK(ca != 0);
+    CHECK_INT_EQ(corral_snapshot_class(s, (uint32_t)b), ca); /* UUIDs do not count */
+    CHECK(corral_snapshot_class(s, (uint32_t)c) != ca);      /* labels do */
+    /* a pod on a: a leaves b's class; the same pod on b brings them together again */
+    struct corral_pod *p1 = pod("p1", "\"corral.io/gpu-milli\":\"300\"");
+    struct corral_pod *p2 = pod("p2", "\"corral.io/gpu-milli\":\"300\"");
+    CHECK_INT_EQ(corral_snapshot_place(s, p1, (uint32_t)a, 1, 300), 0);
+    uint64_t ca1 = corral_snapshot_class(s, (uint32_t)a);
+    CHECK(ca1 != 0 && ca1 != ca);
+    CHECK_INT_EQ(corral_snapshot_class(s, (uint32_t)b), ca);
+    CHECK_INT_EQ(corral_snapshot_place(s, p2, (uint32_t)b, 2, 300), 0); /* other GPU */
+    CHECK(corral_snapshot_class(s, (uint32_t)b) != ca1);
+    CHECK_INT_EQ(corral_snapshot_unplace(s, p2), 0);
+    CHECK_INT_EQ(corral_snapshot_place(s, p2, (uint32_t)b, 1, 300), 0);
+    CHECK_INT_EQ(corral_snapshot_class(s, (uint32_t)b), ca1);
+    /* after unplacing, a is back in its first class */
+    CHECK_INT_EQ(corral_snapshot_unplace(s, p1), 0);
+    CHECK_INT_EQ(corral_snapshot_class(s, (uint32_t)a), ca);
+    /* pods with host ports keep their node apart */
+    char js[512], err[256];
+    snprintf(js, sizeof(js), "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"containers\":[{"
+             "\"name\":\"c\",\"ports\":[{\"containerPort\":80,\"hostPort\":8080}]}]}}");
+    struct corral_pod *web = NULL;
+    CHECK_INT_EQ(corral_pod_new(json_loads(js, 0, NULL), &web, err, sizeof(err)), 0);
+    CHECK(web->host_ports);
+    CHECK_INT_EQ(corral_snapshot_place(s, web, (uint32_t)c, 0, 0), 0);
+    CHECK_INT_EQ(corral_snapshot_class(s, (uint32_t)c), 0);
+    CHECK_INT_EQ(corral_snapshot_unplace(s, web), 0);
+    CHECK(corral_snapshot_class(s, (uint32_t)c) != 0);
+    /* replacing a node with a different one gives it a new fixed description */
+    CHECK_INT_EQ(add(s, "{\"metadata\":{\"name\":\"a\"},\"status\":{\"allocatable\":"
+                        "{\"cpu\":\"4\"}}}", err, sizeof(err)), a);
+    CHECK(corral_snapshot_class(s, (uint32_t)a) != ca);
+    CHECK(corral_snapshot_class(s, (uint32_t)a) != 0);
+    corral_snapshot_unplace(s, p2);
+    corral_pod_free(p1);
+    corral_pod_free(p2);
+    corral_pod_free(web);
+    corral_snapshot_free(s);
+}
+
+/* Many distinct states: the class table empties itself and ids stay unique. */
+static void test_node_class_table_reset(void)
+{
+    struct corral_snapshot *s = corral_snapshot_new();
+    CHECK(add_h100(s, "a", "GPU-A", "z") == 0 && add_h100(s, "b", "GPU-B", "z") == 1);
+    uint64_t first = corral_snapshot_class(s, 0), last = first;
+    struct corral_pod *p = pod("p", "\"corral.io/gpu-milli\":\"1\"");
+    for (int32_t k = 0; k < 2000; k++) { /* 2000 states of node a */
+        CHECK_INT_EQ(corral_snapshot_place(s, p, 0, 1ull << (k / 1000), 1 + k % 1000), 0);
+        uint64_t c = corral_snapshot_class(s, 0);
+        CHECK(c > last);
+        last = c;
+        CHECK_INT_EQ(corral_snapshot_unplace(s, p), 0);
+    }
+    /* the table was emptied on the way: equal nodes now get a new, common id */
+    uint64_t a = corral_snapshot_class(s, 0);
+    CHECK(a != 0);
+    CHECK_INT_EQ(corral_snapshot_class(s, 1), a);
+    CHECK(a != first);
+    corral_pod_free(p);
+    corral_snapshot_free(s);
+}
+
 CORRAL_TESTS(CORRAL_TEST(node_from_annotation), CORRAL_TEST(node_from_labels),
-             CORRAL_TEST(bad_nodes), CORRAL_TEST(place_unplace), CORRAL_TEST(update_keeps_pods))
+             CORRAL_TEST(bad_nodes), CORRAL_TEST(place_unplace), CORRAL_TEST(update_keeps_pods),
+             CORRAL_TEST(node_classes), CORRAL_TEST(node_class_table_reset))
