@@ -70,8 +70,12 @@ struct corral_controllers {
 };
 
 static const struct corral_ctrl_def *const controller_table[] = {
-    &corral_ctrl_replicaset, &corral_ctrl_deployment,    &corral_ctrl_job,
-    &corral_ctrl_endpoints,  &corral_ctrl_nodelifecycle, &corral_ctrl_gc,
+    &corral_ctrl_replicaset,
+    &corral_ctrl_deployment,
+    &corral_ctrl_job,
+    &corral_ctrl_endpoints,
+    &corral_ctrl_nodelifecycle,
+    &corral_ctrl_gc,
     NULL,
 };
 
@@ -236,8 +240,8 @@ static void relist(struct corral_ctrl *c)
             continue;
         }
         for (size_t j = 0; j < l.n && !stopping(c); j++) {
-            struct corral_store_event ev = {.type = CORRAL_EVENT_ADDED, .rev = l.rev,
-                                            .key = l.keys[j], .value = l.items[j]};
+            struct corral_store_event ev = {
+                .type = CORRAL_EVENT_ADDED, .rev = l.rev, .key = l.keys[j], .value = l.items[j]};
             c->def->observe(c, &ev);
         }
         corral_store_list_clear(&l);

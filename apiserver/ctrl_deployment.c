@@ -26,6 +26,7 @@
  * and, for Recreate, the number of unfinished pods per ReplicaSet UID.
  */
 #include "ctrl.h"
+#include "ctrl_extract.h"
 #include "ctrl_map.h"
 #include "ctrl_util.h"
 #include "error.h"
@@ -197,8 +198,7 @@ static struct rs_link *parse_rs_link(const json_t *obj, const char *key)
 {
     struct rs_link *l = calloc(1, sizeof(*l));
     const char *uid = corral_ctrl_uid(obj), *ns = corral_meta_namespace(obj);
-    const char *owner = json_string_value(json_object_get(corral_ctrl_controller_ref(obj),
-                                                          "uid"));
+    const char *owner = json_string_value(json_object_get(corral_ctrl_controller_ref(obj), "uid"));
     json_t *labels = corral_meta_labels(obj);
     if (!l || !uid || !ns || !(l->key = strdup(key)) || !(l->ns = strdup(ns)) ||
         !(l->uid = strdup(uid)) || (owner && !(l->owner = strdup(owner)))) {
@@ -247,6 +247,8 @@ static void count_running(struct dep_state *st, const struct pod_link *l, int de
         corral_ctrl_map_del(&st->running, l->rs_uid);
 }
 
+static const char *const pod_fields[] = {"metadata.ownerReferences", "status.phase", NULL};
+
 /* Pods matter only to Recreate, which waits until no old pod runs. */
 static void observe_pod(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
@@ -254,14 +256,14 @@ static void observe_pod(struct corral_ctrl *c, const struct corral_store_event *
     struct pod_link *old = corral_ctrl_map_del(&st->pods, ev->key), *l = NULL;
     count_running(st, old, -1);
     if (ev->type != CORRAL_EVENT_DELETED) {
-        json_t *obj = corral_blob_json(ev->value);
-        const char *owner = json_string_value(json_object_get(corral_ctrl_controller_ref(obj),
-                                                              "uid"));
-        const char *phase = json_string_value(json_object_get(json_object_get(obj, "status"),
-                                                              "phase"));
+        json_t *obj = corral_ctrl_extract_blob(ev->value, pod_fields);
+        const char *owner =
+            json_string_value(json_object_get(corral_ctrl_controller_ref(obj), "uid"));
+        const char *phase =
+            json_string_value(json_object_get(json_object_get(obj, "status"), "phase"));
         if (owner && (l = calloc(1, sizeof(*l))) && (l->rs_uid = strdup(owner))) {
-            l->running = !phase || (strcmp(phase, "Succeeded") != 0 &&
-                                    strcmp(phase, "Failed") != 0);
+            l->running =
+                !phase || (strcmp(phase, "Succeeded") != 0 && strcmp(phase, "Failed") != 0);
             if (corral_ctrl_map_put(&st->pods, ev->key, l) == l) {
                 pod_link_free(l);
                 l = NULL;
@@ -477,10 +479,9 @@ static void find_new_rs(struct dep_sync *s)
     for (size_t i = 0; i < s->n; i++) {
         json_t *t = json_object_get(json_object_get(s->all[i].obj, "spec"), "template");
         if (!s->all[i].deleting && same_template(t, tmpl) &&
-            (!s->new_rs || corral_ctrl_time_at(s->all[i].obj, "metadata", "creationTimestamp",
-                                               NULL) <
-                               corral_ctrl_time_at(s->new_rs->obj, "metadata",
-                                                   "creationTimestamp", NULL)))
+            (!s->new_rs ||
+             corral_ctrl_time_at(s->all[i].obj, "metadata", "creationTimestamp", NULL) <
+                 corral_ctrl_time_at(s->new_rs->obj, "metadata", "creationTimestamp", NULL)))
             s->new_rs = &s->all[i];
     }
 }
@@ -593,12 +594,12 @@ static json_t *new_rs_object(struct dep_sync *s, const char *hash, long replicas
     json_object_set_new(ml, HASH_LABEL, json_string(hash));
     char name[300];
     snprintf(name, sizeof(name), "%s-%s", s->name, hash);
-    json_t *rs = json_pack("{s:s, s:s, s:{s:s, s:s, s:O, s:[o]}, s:{s:I, s:I, s:o, s:o}}",
-                           "apiVersion", "apps/v1", "kind", "ReplicaSet", "metadata", "name",
-                           name, "namespace", s->ns, "labels", labels, "ownerReferences",
-                           corral_ctrl_owner_ref(s->d, true, true), "spec", "replicas",
-                           (json_int_t)replicas, "minReadySeconds", (json_int_t)s->min_ready,
-                           "selector", sel, "template", tmpl);
+    json_t *rs =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:O, s:[o]}, s:{s:I, s:I, s:o, s:o}}", "apiVersion",
+                  "apps/v1", "kind", "ReplicaSet", "metadata", "name", name, "namespace", s->ns,
+                  "labels", labels, "ownerReferences", corral_ctrl_owner_ref(s->d, true, true),
+                  "spec", "replicas", (json_int_t)replicas, "minReadySeconds",
+                  (json_int_t)s->min_ready, "selector", sel, "template", tmpl);
     copy_annotations(s->d, rs);
     set_annotation_long(rs, REVISION, rev);
     set_annotation_long(rs, DESIRED, s->replicas);
@@ -615,8 +616,8 @@ static int bump_collisions(struct dep_sync *s)
         json_object_set_new(d, "status", st);
     }
     json_object_set_new(st, "collisionCount", json_integer(s->collisions + 1));
-    int rc = corral_objects_update(corral_ctrl_srv(s->c), corral_ctrl_kinds()->deployments, d,
-                                   true, NULL);
+    int rc = corral_objects_update(corral_ctrl_srv(s->c), corral_ctrl_kinds()->deployments, d, true,
+                                   NULL);
     return rc < 0 ? rc : CORRAL_ECONFLICT; /* retry with the new hash */
 }
 
@@ -631,12 +632,10 @@ static int create_new_rs(struct dep_sync *s)
         initial = room < 0 ? 0 : room < s->replicas ? room : s->replicas;
     }
     char hash[16];
-    template_hash(json_object_get(json_object_get(s->d, "spec"), "template"), s->collisions,
-                  hash);
+    template_hash(json_object_get(json_object_get(s->d, "spec"), "template"), s->collisions, hash);
     json_t *out = NULL;
-    int rc = corral_objects_create(corral_ctrl_srv(s->c), corral_ctrl_kinds()->replicasets,
-                                   s->ns, new_rs_object(s, hash, initial, max_old_revision(s) + 1),
-                                   &out);
+    int rc = corral_objects_create(corral_ctrl_srv(s->c), corral_ctrl_kinds()->replicasets, s->ns,
+                                   new_rs_object(s, hash, initial, max_old_revision(s) + 1), &out);
     if (rc == CORRAL_EEXISTS)
         return bump_collisions(s); /* a ReplicaSet of that name with another template */
     if (rc < 0)
@@ -666,8 +665,7 @@ static int sync_revision(struct dep_sync *s)
         set_annotation_long(rs, REVISION, rev);
     else
         rev = s->new_rs->revision;
-    json_object_set_new(json_object_get(rs, "spec"), "minReadySeconds",
-                        json_integer(s->min_ready));
+    json_object_set_new(json_object_get(rs, "spec"), "minReadySeconds", json_integer(s->min_ready));
     copy_annotations(s->d, rs);
     int rc = 0;
     if (!json_equal(rs, s->new_rs->obj))
@@ -837,8 +835,7 @@ static int cmp_revision(const void *a, const void *b)
 
 static int cleanup_history(struct dep_sync *s, struct rs_view **old, size_t nold)
 {
-    long limit = (long)corral_ctrl_int(json_object_get(s->d, "spec"), "revisionHistoryLimit",
-                                       10);
+    long limit = (long)corral_ctrl_int(json_object_get(s->d, "spec"), "revisionHistoryLimit", 10);
     struct rs_view **cand = calloc(nold + 1, sizeof(*cand));
     if (!cand)
         return -ENOMEM;
@@ -846,8 +843,8 @@ static int cleanup_history(struct dep_sync *s, struct rs_view **old, size_t nold
     for (size_t i = 0; i < nold; i++) {
         struct rs_view *v = old[i];
         long gen = (long)corral_ctrl_int(json_object_get(v->obj, "metadata"), "generation", 1);
-        long seen = (long)corral_ctrl_int(json_object_get(v->obj, "status"),
-                                          "observedGeneration", 0);
+        long seen =
+            (long)corral_ctrl_int(json_object_get(v->obj, "status"), "observedGeneration", 0);
         if (v->spec == 0 && v->replicas == 0 && seen >= gen && !v->deleting)
             cand[n++] = v;
     }
@@ -855,8 +852,8 @@ static int cleanup_history(struct dep_sync *s, struct rs_view **old, size_t nold
     int rc = 0;
     for (size_t i = 0; (long)n - limit > 0 && i < n - (size_t)limit; i++) {
         int drc = corral_ctrl_delete(s->c, corral_ctrl_kinds()->replicasets, s->ns,
-                                     corral_meta_name(cand[i]->obj),
-                                     corral_ctrl_uid(cand[i]->obj), -1, NULL);
+                                     corral_meta_name(cand[i]->obj), corral_ctrl_uid(cand[i]->obj),
+                                     -1, NULL);
         if (drc < 0 && drc != CORRAL_ENOTFOUND)
             rc = drc;
     }
@@ -874,20 +871,17 @@ static json_t *status_of(struct dep_sync *s)
         available += s->all[i].available;
     }
     long unavailable = total_spec(s) - available;
-    json_object_set_new(st, "observedGeneration",
-                        json_integer(corral_ctrl_int(json_object_get(s->d, "metadata"),
-                                                     "generation", 1)));
+    json_object_set_new(
+        st, "observedGeneration",
+        json_integer(corral_ctrl_int(json_object_get(s->d, "metadata"), "generation", 1)));
     json_object_set_new(st, "replicas", json_integer(replicas));
-    json_object_set_new(st, "updatedReplicas",
-                        json_integer(s->new_rs ? s->new_rs->replicas : 0));
+    json_object_set_new(st, "updatedReplicas", json_integer(s->new_rs ? s->new_rs->replicas : 0));
     json_object_set_new(st, "readyReplicas", json_integer(ready));
     json_object_set_new(st, "availableReplicas", json_integer(available));
-    json_object_set_new(st, "unavailableReplicas", json_integer(unavailable > 0 ? unavailable
-                                                                                 : 0));
+    json_object_set_new(st, "unavailableReplicas", json_integer(unavailable > 0 ? unavailable : 0));
     bool enough = available >= s->replicas - s->max_unavailable;
     corral_ctrl_set_condition(st, "Available", enough ? "True" : "False",
-                              enough ? "MinimumReplicasAvailable"
-                                     : "MinimumReplicasUnavailable",
+                              enough ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
                               enough ? "Deployment has minimum availability."
                                      : "Deployment does not have minimum availability.",
                               "lastUpdateTime", corral_ctrl_now());
@@ -912,15 +906,13 @@ static bool complete(const struct dep_sync *s, const json_t *st)
 
 static bool progressed(const json_t *old, const json_t *st)
 {
-    long oo = (long)(corral_ctrl_int(old, "replicas", 0) -
-                     corral_ctrl_int(old, "updatedReplicas", 0));
-    long no = (long)(corral_ctrl_int(st, "replicas", 0) -
-                     corral_ctrl_int(st, "updatedReplicas", 0));
-    return corral_ctrl_int(st, "updatedReplicas", 0) > corral_ctrl_int(old, "updatedReplicas",
-                                                                        0) ||
-           no < oo || corral_ctrl_int(st, "readyReplicas", 0) > corral_ctrl_int(old,
-                                                                               "readyReplicas",
-                                                                               0) ||
+    long oo =
+        (long)(corral_ctrl_int(old, "replicas", 0) - corral_ctrl_int(old, "updatedReplicas", 0));
+    long no =
+        (long)(corral_ctrl_int(st, "replicas", 0) - corral_ctrl_int(st, "updatedReplicas", 0));
+    return corral_ctrl_int(st, "updatedReplicas", 0) > corral_ctrl_int(old, "updatedReplicas", 0) ||
+           no < oo ||
+           corral_ctrl_int(st, "readyReplicas", 0) > corral_ctrl_int(old, "readyReplicas", 0) ||
            corral_ctrl_int(st, "availableReplicas", 0) >
                corral_ctrl_int(old, "availableReplicas", 0);
 }
@@ -928,8 +920,8 @@ static bool progressed(const json_t *old, const json_t *st)
 /* The Progressing condition; returns seconds until the deadline (0 = none pending). */
 static long progress(struct dep_sync *s, json_t *st)
 {
-    long deadline = (long)corral_ctrl_int(json_object_get(s->d, "spec"),
-                                          "progressDeadlineSeconds", 600);
+    long deadline =
+        (long)corral_ctrl_int(json_object_get(s->d, "spec"), "progressDeadlineSeconds", 600);
     const char *rs = s->new_rs ? corral_meta_name(s->new_rs->obj) : "";
     char msg[512];
     time_t now = corral_ctrl_now();
@@ -951,8 +943,7 @@ static long progress(struct dep_sync *s, json_t *st)
     }
     if (progressed(json_object_get(s->d, "status"), st) || !cond) {
         snprintf(msg, sizeof(msg), "ReplicaSet \"%s\" is progressing.", rs);
-        corral_ctrl_set_condition(st, "Progressing", "True", "ReplicaSetUpdated", msg, NULL,
-                                  now);
+        corral_ctrl_set_condition(st, "Progressing", "True", "ReplicaSetUpdated", msg, NULL, now);
         char ts[21];
         json_object_set_new(corral_ctrl_condition(st, "Progressing"), "lastUpdateTime",
                             json_string(corral_ctrl_format_time(now, ts)));
@@ -991,8 +982,8 @@ static int read_strategy(struct dep_sync *s)
     s->paused = json_is_true(json_object_get(spec, "paused"));
     s->replicas = (long)corral_ctrl_int(spec, "replicas", 1);
     s->min_ready = (long)corral_ctrl_int(spec, "minReadySeconds", 0);
-    s->collisions = (json_int_t)corral_ctrl_int(json_object_get(s->d, "status"),
-                                                "collisionCount", 0);
+    s->collisions =
+        (json_int_t)corral_ctrl_int(json_object_get(s->d, "status"), "collisionCount", 0);
     s->max_surge = s->max_unavailable = 0;
     if (s->recreate)
         return 0;
@@ -1000,8 +991,8 @@ static int read_strategy(struct dep_sync *s)
     int surge, unavail;
     if (corral_ctrl_int_or_percent(json_object_get(ru, "maxSurge"), (int)s->replicas, true,
                                    (int)((s->replicas * 25 + 99) / 100), &surge) < 0 ||
-        corral_ctrl_int_or_percent(json_object_get(ru, "maxUnavailable"), (int)s->replicas,
-                                   false, (int)(s->replicas * 25 / 100), &unavail) < 0)
+        corral_ctrl_int_or_percent(json_object_get(ru, "maxUnavailable"), (int)s->replicas, false,
+                                   (int)(s->replicas * 25 / 100), &unavail) < 0)
         return -EINVAL;
     if (surge == 0 && unavail == 0)
         unavail = 1;
@@ -1056,8 +1047,8 @@ static int dep_sync(struct corral_ctrl *c, const char *key)
     const char *ns, *name;
     if (!s.ent || corral_ctrl_split_key(key, true, buf, sizeof(buf), &ns, &name) < 0)
         return 0;
-    int rc = corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->deployments, ns, name,
-                                &s.d);
+    int rc =
+        corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->deployments, ns, name, &s.d);
     if (rc < 0)
         return rc == CORRAL_ENOTFOUND ? 0 : rc;
     s.ns = s.ent->ns;
@@ -1092,8 +1083,7 @@ static int dep_sync(struct corral_ctrl *c, const char *key)
 const struct corral_ctrl_def corral_ctrl_deployment = {
     .name = "deployment",
     .component = "deployment-controller",
-    .prefixes = {"/registry/apps/deployments/", "/registry/apps/replicasets/",
-                 "/registry/pods/"},
+    .prefixes = {"/registry/apps/deployments/", "/registry/apps/replicasets/", "/registry/pods/"},
     .resync_s = 60,
     .init = dep_init,
     .fini = dep_fini,

@@ -35,7 +35,7 @@
 
 struct ep_svc {
     char *key, *ns, *name;
-    struct corral_selector *sel; /* NULL: no selector, endpoints not managed */
+    struct corral_selector *sel;    /* NULL: no selector, endpoints not managed */
     struct corral_ctrl_map members; /* pod keys */
 };
 
@@ -166,8 +166,8 @@ static void load_members(struct corral_ctrl *c, struct ep_state *st, struct ep_s
     if (corral_store_list(corral_ctrl_srv(c)->store, &opts, &l) < 0)
         return;
     for (size_t i = 0; i < l.n; i++) {
-        struct corral_store_event ev = {.type = CORRAL_EVENT_ADDED, .key = l.keys[i],
-                                        .value = l.items[i]};
+        struct corral_store_event ev = {
+            .type = CORRAL_EVENT_ADDED, .key = l.keys[i], .value = l.items[i]};
         struct corral_ctrl_pod *old = NULL;
         struct corral_ctrl_pod *pod = corral_ctrl_pods_apply(&st->pods, &ev, &old);
         if (pod && selects(s, pod))
@@ -376,17 +376,17 @@ static json_t *build_subsets(struct ep_state *st, const struct ep_svc *s, const 
     const char *key;
     while (corral_ctrl_map_next(&s->members, &pos, &key, NULL)) {
         struct corral_ctrl_pod *pod = corral_ctrl_pods_get(&st->pods, key);
-        if (!pod || !pod->ip || (pod->deleting && !publish) ||
-            pod->phase == CORRAL_POD_SUCCEEDED || pod->phase == CORRAL_POD_FAILED)
+        if (!pod || !pod->ip || (pod->deleting && !publish) || pod->phase == CORRAL_POD_SUCCEEDED ||
+            pod->phase == CORRAL_POD_FAILED)
             continue;
         json_t *pp = resolve_ports(ports, pod);
         if (!pp)
             continue;
         json_t *sub = subset_for(subsets, pp);
         json_decref(pp);
-        json_array_append_new(json_object_get(sub, pod->ready || publish ? "addresses"
-                                                                         : "notReadyAddresses"),
-                              address_of(pod, s->name));
+        json_array_append_new(
+            json_object_get(sub, pod->ready || publish ? "addresses" : "notReadyAddresses"),
+            address_of(pod, s->name));
     }
     size_t i;
     json_t *sub;
@@ -409,10 +409,9 @@ static bool truncate_subsets(json_t *subsets)
 {
     size_t budget = MAX_ADDRESSES, total = 0, i;
     json_t *sub;
-    json_array_foreach(subsets, i, sub) total += json_array_size(json_object_get(sub,
-                                                                                 "addresses")) +
-                                                 json_array_size(json_object_get(
-                                                     sub, "notReadyAddresses"));
+    json_array_foreach(subsets, i, sub) total +=
+        json_array_size(json_object_get(sub, "addresses")) +
+        json_array_size(json_object_get(sub, "notReadyAddresses"));
     if (total <= MAX_ADDRESSES)
         return false;
     static const char *const fields[] = {"addresses", "notReadyAddresses"};
@@ -444,8 +443,7 @@ static json_t *desired_labels(const json_t *svc)
         json_decref(labels);
         labels = json_object();
     }
-    const char *ip = json_string_value(json_object_get(json_object_get(svc, "spec"),
-                                                       "clusterIP"));
+    const char *ip = json_string_value(json_object_get(json_object_get(svc, "spec"), "clusterIP"));
     if (ip && strcmp(ip, "None") == 0)
         json_object_set_new(labels, "service.kubernetes.io/headless", json_string(""));
     return labels;
@@ -484,11 +482,10 @@ static int write_endpoints(struct corral_ctrl *c, const struct ep_svc *s, json_t
             json_object_del(meta, "annotations");
     }
     json_t *cmeta = json_object_get(cur, "metadata");
-    bool same = cur && json_equal(json_object_get(cur, "subsets"), json_object_get(want,
-                                                                                   "subsets")) &&
-                json_equal(json_object_get(cmeta, "labels"), json_object_get(meta, "labels")) &&
-                json_equal(json_object_get(cmeta, "annotations"),
-                           json_object_get(meta, "annotations"));
+    bool same =
+        cur && json_equal(json_object_get(cur, "subsets"), json_object_get(want, "subsets")) &&
+        json_equal(json_object_get(cmeta, "labels"), json_object_get(meta, "labels")) &&
+        json_equal(json_object_get(cmeta, "annotations"), json_object_get(meta, "annotations"));
     if (same)
         rc = 0;
     else if (cur)
@@ -515,8 +512,7 @@ static int ep_sync(struct corral_ctrl *c, const char *key)
     if (!s->sel)
         return 0;
     json_t *svc = NULL;
-    int rc = corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->services, ns, name,
-                                &svc);
+    int rc = corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->services, ns, name, &svc);
     if (rc < 0)
         return rc == CORRAL_ENOTFOUND ? 0 : rc;
     json_t *subsets = build_subsets(st, s, svc);

@@ -9,6 +9,10 @@
  * lastTimestamp. An Event that vanished (deleted, expired) or was changed concurrently is
  * simply written anew. Events of cluster-scoped objects (Nodes) go to the "default" namespace,
  * as Kubernetes does.
+ *
+ * Spam filter, as client-go's EventSourceObjectSpamFilter: each (source, object) has a token
+ * bucket of SPAM_BURST Events refilled at one per SPAM_REFILL_S; a ReplicaSet creating 10,000
+ * pods records its first 25 "Created pod" Events, not 10,000 durable writes.
  */
 #include "ctrl_events.h"
 #include "ctrl_map.h"
@@ -27,6 +31,13 @@
 #define QUEUE_MAX 4096
 #define EVENT_MEMORY 4096
 #define MESSAGE_MAX 1024
+#define SPAM_BURST 25
+#define SPAM_REFILL_S 300
+
+struct bucket {
+    double tokens;
+    time_t at;
+};
 
 struct pending {
     json_t *involved; /* involvedObject */
@@ -42,6 +53,7 @@ struct corral_ctrl_recorder {
     size_t head, count;
     bool stop;
     unsigned long dropped;
+    struct corral_ctrl_map buckets; /* source + object -> struct bucket (under mu) */
     /* recorder thread only: aggregation key -> Event name (char *) */
     struct corral_ctrl_map seen;
     const struct corral_resource *events;
@@ -75,6 +87,36 @@ static json_t *involved_of(const json_t *obj)
     return ref;
 }
 
+/* Takes a token from the (source, object) bucket. Called with mu held. */
+static bool allowed(struct corral_ctrl_recorder *r, const char *component, const json_t *inv)
+{
+    char key[1024];
+    const char *uid = json_string_value(json_object_get(inv, "uid"));
+    const char *name = json_string_value(json_object_get(inv, "name"));
+    snprintf(key, sizeof(key), "%s/%s/%s", component, uid ? uid : "", name ? name : "");
+    time_t now = time(NULL);
+    struct bucket *b = corral_ctrl_map_get(&r->buckets, key);
+    if (!b) {
+        if (corral_ctrl_map_size(&r->buckets) >= EVENT_MEMORY)
+            corral_ctrl_map_clear(&r->buckets, free);
+        b = calloc(1, sizeof(*b));
+        if (!b || corral_ctrl_map_put(&r->buckets, key, b) == b) {
+            free(b);
+            return true;
+        }
+        b->tokens = SPAM_BURST;
+        b->at = now;
+    }
+    b->tokens += (double)(now - b->at) / SPAM_REFILL_S;
+    if (b->tokens > SPAM_BURST)
+        b->tokens = SPAM_BURST;
+    b->at = now;
+    if (b->tokens < 1)
+        return false;
+    b->tokens -= 1;
+    return true;
+}
+
 void corral_ctrl_recorder_post(struct corral_ctrl_recorder *r, const char *component,
                                const json_t *obj, const char *type, const char *reason,
                                const char *message)
@@ -88,6 +130,11 @@ void corral_ctrl_recorder_post(struct corral_ctrl_recorder *r, const char *compo
         return;
     }
     pthread_mutex_lock(&r->mu);
+    if (!allowed(r, component, p.involved)) {
+        pthread_mutex_unlock(&r->mu);
+        pending_clear(&p);
+        return;
+    }
     if (r->count == QUEUE_MAX || r->stop) {
         r->dropped++;
         pthread_mutex_unlock(&r->mu);
@@ -142,14 +189,14 @@ static int create(struct corral_ctrl_recorder *r, const struct pending *p, const
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     snprintf(name_out, len, "%.200s.%" PRIx64, str_at(p->involved, "name"), ns);
-    json_t *ev = json_pack("{s:s, s:s, s:{s:s, s:s}, s:O, s:s, s:s, s:{s:s}, s:s, s:s, s:i, "
-                           "s:s, s:s, s:s}",
-                           "apiVersion", "v1", "kind", "Event", "metadata", "name", name_out,
-                           "namespace", event_namespace(p), "involvedObject", p->involved,
-                           "reason", p->reason, "message", p->message, "source", "component",
-                           p->component, "firstTimestamp", now, "lastTimestamp", now, "count", 1,
-                           "type", p->type, "reportingComponent", p->component,
-                           "reportingInstance", "corral-apiserver");
+    json_t *ev =
+        json_pack("{s:s, s:s, s:{s:s, s:s}, s:O, s:s, s:s, s:{s:s}, s:s, s:s, s:i, "
+                  "s:s, s:s, s:s}",
+                  "apiVersion", "v1", "kind", "Event", "metadata", "name", name_out, "namespace",
+                  event_namespace(p), "involvedObject", p->involved, "reason", p->reason, "message",
+                  p->message, "source", "component", p->component, "firstTimestamp", now,
+                  "lastTimestamp", now, "count", 1, "type", p->type, "reportingComponent",
+                  p->component, "reportingInstance", "corral-apiserver");
     if (!ev)
         return -ENOMEM;
     return corral_objects_create(r->srv, r->events, event_namespace(p), ev, NULL);
@@ -231,6 +278,7 @@ void corral_ctrl_recorder_stop(struct corral_ctrl_recorder *r)
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL);
     corral_ctrl_map_clear(&r->seen, free);
+    corral_ctrl_map_clear(&r->buckets, free);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);

@@ -3,7 +3,8 @@
  * ctrl_events: the Event recorder shared by the built-in controllers. Controllers post
  * (object, type, reason, message) without waiting; one thread writes core/v1 Events through
  * the server-internal API, aggregating repeats into count/lastTimestamp as client-go's
- * EventRecorder does. The queue is bounded: when it is full new Events are dropped (and
+ * EventRecorder does, and rate-limited per object (a burst of 25, then one per 5 minutes) as
+ * its spam filter does. The queue is bounded: when it is full new Events are dropped (and
  * counted in a warning), so a storm of Events can never stall a controller.
  */
 #ifndef CORRAL_CTRL_EVENTS_H

@@ -26,6 +26,7 @@
  * Foreground/Orphan deletion, "events" sweeps expired Events.
  */
 #include "ctrl.h"
+#include "ctrl_extract.h"
 #include "ctrl_map.h"
 #include "ctrl_util.h"
 #include "error.h"
@@ -148,9 +149,9 @@ static void link_dep(struct gc_state *st, const char *key, const json_t *refs)
             o = NULL;
         }
         if (o)
-            corral_ctrl_map_put(&o->deps, key,
-                                (void *)(uintptr_t)(1 + json_is_true(json_object_get(
-                                                            ref, "blockOwnerDeletion"))));
+            corral_ctrl_map_put(
+                &o->deps, key,
+                (void *)(uintptr_t)(1 + json_is_true(json_object_get(ref, "blockOwnerDeletion"))));
     }
     if (corral_ctrl_map_put(&st->deps, key, d) == d)
         dep_free(d);
@@ -190,6 +191,12 @@ static void enqueue_dependents(struct corral_ctrl *c, const char *uid)
         enqueue2(c, 'D', key);
 }
 
+static const char *const owner_fields[] = {"metadata.uid", "metadata.ownerReferences",
+                                           "metadata.finalizers", "metadata.deletionTimestamp",
+                                           NULL};
+static const char *const uid_field[] = {"metadata.uid", NULL};
+static const char *const event_fields[] = {"lastTimestamp", "metadata.creationTimestamp", NULL};
+
 static void observe_event_object(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
     struct gc_state *st = corral_ctrl_state(c);
@@ -197,7 +204,7 @@ static void observe_event_object(struct corral_ctrl *c, const struct corral_stor
         corral_ctrl_map_del(&st->events, ev->key);
         return;
     }
-    json_t *obj = corral_blob_json(ev->value);
+    json_t *obj = corral_ctrl_extract_blob(ev->value, event_fields);
     time_t t = corral_ctrl_time_at(obj, "lastTimestamp", NULL);
     if (!t)
         t = corral_ctrl_time_at(obj, "metadata", "creationTimestamp", NULL);
@@ -208,7 +215,7 @@ static void observe_event_object(struct corral_ctrl *c, const struct corral_stor
 static void observe_deleted(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
     struct gc_state *st = corral_ctrl_state(c);
-    json_t *obj = ev->value ? corral_blob_json(ev->value) : NULL;
+    json_t *obj = corral_ctrl_extract_blob(ev->value, uid_field);
     const char *uid = corral_ctrl_uid(obj);
     if (uid) {
         enqueue_dependents(c, uid);
@@ -240,7 +247,7 @@ static void gc_observe(struct corral_ctrl *c, const struct corral_store_event *e
     bool fin = mentions(ev->value, "\"" FG "\"") || mentions(ev->value, "\"" ORPHAN "\"");
     if (!known && !refs_here && !fin)
         return;
-    json_t *obj = corral_blob_json(ev->value);
+    json_t *obj = corral_ctrl_extract_blob(ev->value, owner_fields);
     if (!obj)
         return;
     json_t *refs = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
@@ -310,16 +317,16 @@ enum owner_state { OWNER_SOLID, OWNER_DANGLING, OWNER_WAITING };
 
 static enum owner_state classify(struct corral_ctrl *c, const json_t *ref, const char *dep_ns)
 {
-    const struct corral_resource *res = corral_resource_find_kind(
-        json_string_value(json_object_get(ref, "apiVersion")),
-        json_string_value(json_object_get(ref, "kind")));
+    const struct corral_resource *res =
+        corral_resource_find_kind(json_string_value(json_object_get(ref, "apiVersion")),
+                                  json_string_value(json_object_get(ref, "kind")));
     const char *name = json_string_value(json_object_get(ref, "name"));
     const char *uid = json_string_value(json_object_get(ref, "uid"));
     if (!res || !name || !uid || (res->namespaced && !dep_ns))
         return OWNER_SOLID; /* cannot tell (or an invalid reference): never delete on a guess */
     json_t *owner = NULL;
-    int rc = corral_objects_get(corral_ctrl_srv(c), res, res->namespaced ? dep_ns : NULL, name,
-                                &owner);
+    int rc =
+        corral_objects_get(corral_ctrl_srv(c), res, res->namespaced ? dep_ns : NULL, name, &owner);
     if (rc == CORRAL_ENOTFOUND)
         return OWNER_DANGLING;
     if (rc < 0)

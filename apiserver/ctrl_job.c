@@ -56,8 +56,8 @@ struct job_ent {
 
 struct job_state {
     struct corral_ctrl_pods pods;
-    struct corral_ctrl_map jobs;   /* job key -> job_ent */
-    struct corral_ctrl_map by_uid; /* uid -> job_ent (borrowed) */
+    struct corral_ctrl_map jobs;      /* job key -> job_ent */
+    struct corral_ctrl_map by_uid;    /* uid -> job_ent (borrowed) */
     struct corral_ctrl_map failed_at; /* job uid -> (uintptr_t) time of the latest failure */
 };
 
@@ -94,7 +94,7 @@ static int job_init(struct corral_ctrl *c)
     struct job_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS, keep_pod, NULL);
+    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS | CORRAL_POD_INDEX, keep_pod, NULL);
     corral_ctrl_set_state(c, st);
     return 0;
 }
@@ -186,8 +186,8 @@ static void job_observe(struct corral_ctrl *c, const struct corral_store_event *
     }
     struct corral_ctrl_pod *old = NULL;
     struct corral_ctrl_pod *pod = corral_ctrl_pods_apply(&st->pods, ev, &old);
-    if (old && (!pod || !pod->owner_uid || !old->owner_uid ||
-                strcmp(old->owner_uid, pod->owner_uid) != 0))
+    if (old &&
+        (!pod || !pod->owner_uid || !old->owner_uid || strcmp(old->owner_uid, pod->owner_uid) != 0))
         enqueue_for_pod(c, old);
     if (pod)
         enqueue_for_pod(c, pod);
@@ -267,13 +267,10 @@ static bool condition_true(const json_t *status, const char *type)
 static int claim_pods(struct job_sync *s)
 {
     struct corral_ctrl_pod **owned = NULL, **orphans = NULL;
-    long no = corral_ctrl_pods_collect(&s->st->pods,
-                                       corral_ctrl_multimap_get(&s->st->pods.by_owner,
-                                                                s->ent->uid),
-                                       &owned);
-    long nr = corral_ctrl_pods_collect(&s->st->pods,
-                                       corral_ctrl_multimap_get(&s->st->pods.orphans, s->ns),
-                                       &orphans);
+    long no = corral_ctrl_pods_collect(
+        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.by_owner, s->ent->uid), &owned);
+    long nr = corral_ctrl_pods_collect(
+        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.orphans, s->ns), &orphans);
     if (no < 0 || nr < 0 || !(s->pods = calloc((size_t)(no + nr) + 1, sizeof(*s->pods)))) {
         free(owned);
         free(orphans);
@@ -308,8 +305,8 @@ static bool uid_in(const json_t *arr, const char *uid)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) if (json_is_string(v) && strcmp(json_string_value(v), uid) == 0)
-        return true;
+    json_array_foreach(arr, i, v) if (json_is_string(v) &&
+                                      strcmp(json_string_value(v), uid) == 0) return true;
     return false;
 }
 
@@ -410,8 +407,8 @@ static void track_counted(struct job_sync *s)
     for (int k = 0; k < 2; k++) {
         long n = (long)corral_ctrl_int(s->status, fields[k], 0);
         for (size_t i = 0; i < json_array_size(lists[k]);) {
-            struct corral_ctrl_pod *p = pod_by_uid(s, json_string_value(json_array_get(lists[k],
-                                                                                       i)));
+            struct corral_ctrl_pod *p =
+                pod_by_uid(s, json_string_value(json_array_get(lists[k], i)));
             if (p && p->job_tracking) {
                 i++;
                 continue;
@@ -462,8 +459,8 @@ static void add_index_env(json_t *spec, long idx)
             env = json_array();
             json_object_set_new(c, "env", env);
         }
-        json_array_append_new(env, json_pack("{s:s, s:s}", "name", "JOB_COMPLETION_INDEX",
-                                             "value", v));
+        json_array_append_new(env,
+                              json_pack("{s:s, s:s}", "name", "JOB_COMPLETION_INDEX", "value", v));
     }
 }
 
@@ -506,28 +503,58 @@ static json_t *job_pod(const struct job_sync *s, const json_t *ref, long idx)
     return pod;
 }
 
-static int create_pod(struct job_sync *s, const json_t *ref, long idx)
+struct pod_creates {
+    struct corral_apiserver *srv;
+    const char *ns;
+    json_t **objs, **out;
+};
+
+static int create_one(void *ctx, size_t i)
 {
-    json_t *out = NULL;
-    int rc = corral_objects_create(corral_ctrl_srv(s->c), corral_ctrl_kinds()->pods, s->ns,
-                                   job_pod(s, ref, idx), &out);
+    struct pod_creates *w = ctx;
+    int rc =
+        corral_objects_create(w->srv, corral_ctrl_kinds()->pods, w->ns, w->objs[i], &w->out[i]);
+    w->objs[i] = NULL;
+    return rc;
+}
+
+/* Creates one pod per entry of idx (-1: NonIndexed), several at a time. */
+static int create_pods(struct job_sync *s, const json_t *ref, const long *idx, size_t n)
+{
+    struct pod_creates w = {.srv = corral_ctrl_srv(s->c),
+                            .ns = s->ns,
+                            .objs = calloc(n + 1, sizeof(json_t *)),
+                            .out = calloc(n + 1, sizeof(json_t *))};
+    int *rcs = calloc(n + 1, sizeof(int)), rc = 0;
+    if (!w.objs || !w.out || !rcs)
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        w.objs[i] = job_pod(s, ref, idx[i]);
     if (rc == 0)
-        corral_ctrl_event(s->c, s->job, "Normal", "SuccessfulCreate", "Created pod: %s",
-                          corral_meta_name(out));
-    else if (rc != CORRAL_EEXISTS)
-        corral_ctrl_event(s->c, s->job, "Warning", "FailedCreate",
-                          "Error creating: pods \"%s-\": %s", s->name, corral_strerror(rc));
-    json_decref(out);
+        corral_ctrl_run_many(n, create_one, &w, rcs);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_decref(w.objs[i]); /* never attempted */
+        if (rcs[i] == 0)
+            corral_ctrl_event(s->c, s->job, "Normal", "SuccessfulCreate", "Created pod: %s",
+                              corral_meta_name(w.out[i]));
+        else if (rcs[i] != -ECANCELED && rcs[i] != CORRAL_EEXISTS)
+            corral_ctrl_event(s->c, s->job, "Warning", "FailedCreate",
+                              "Error creating: pods \"%s-\": %s", s->name, corral_strerror(rcs[i]));
+        if (rcs[i] < 0 && rcs[i] != -ECANCELED && rc == 0)
+            rc = rcs[i];
+        json_decref(w.out[i]);
+    }
+    free(w.objs);
+    free(w.out);
+    free(rcs);
     return rc;
 }
 
 static int delete_pod(struct job_sync *s, const struct corral_ctrl_pod *p)
 {
-    int rc = corral_ctrl_delete(s->c, corral_ctrl_kinds()->pods, s->ns, p->name, p->uid, -1,
-                                NULL);
+    int rc = corral_ctrl_delete(s->c, corral_ctrl_kinds()->pods, s->ns, p->name, p->uid, -1, NULL);
     if (rc == 0)
-        corral_ctrl_event(s->c, s->job, "Normal", "SuccessfulDelete", "Deleted pod: %s",
-                          p->name);
+        corral_ctrl_event(s->c, s->job, "Normal", "SuccessfulDelete", "Deleted pod: %s", p->name);
     return rc == CORRAL_ENOTFOUND ? 0 : rc;
 }
 
@@ -592,8 +619,14 @@ static int manage_nonindexed(struct job_sync *s, struct corral_ctrl_pod **active
         wake_in(s, wait);
         return 0;
     }
-    for (long i = 0; i < want - nactive && i < BURST && rc == 0; i++)
-        rc = create_pod(s, ref, -1);
+    size_t n = (size_t)(want - nactive < BURST ? want - nactive : BURST);
+    long *idx = calloc(n + 1, sizeof(*idx));
+    if (!idx)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = -1;
+    rc = n ? create_pods(s, ref, idx, n) : 0;
+    free(idx);
     return rc;
 }
 
@@ -615,10 +648,9 @@ static int manage_indexed(struct job_sync *s, struct corral_ctrl_pod **active, l
         running[idx] = true;
         kept++;
     }
-    long wait = backoff_left(s);
-    long made = 0;
-    for (long idx = 0; idx < s->completions && rc == 0 && kept + made < s->parallelism &&
-                       made < BURST;
+    long wait = backoff_left(s), made = 0;
+    long *todo = calloc(BURST + 1, sizeof(*todo));
+    for (long idx = 0; todo && idx < s->completions && kept + made < s->parallelism && made < BURST;
          idx++) {
         if (running[idx] || s->done_idx[idx])
             continue;
@@ -626,11 +658,13 @@ static int manage_indexed(struct job_sync *s, struct corral_ctrl_pod **active, l
             wake_in(s, wait);
             break;
         }
-        rc = create_pod(s, ref, idx);
-        made++;
+        todo[made++] = idx;
     }
+    if (rc == 0 && made > 0)
+        rc = create_pods(s, ref, todo, (size_t)made);
+    free(todo);
     free(running);
-    return rc;
+    return rc == 0 && !todo ? -ENOMEM : rc;
 }
 
 static void finish(struct job_sync *s, const char *type, const char *reason, const char *msg)
@@ -731,8 +765,8 @@ static int expire(struct job_sync *s)
         return 0;
     time_t done = corral_ctrl_time_at(s->status, "completionTime", NULL);
     if (!done)
-        done = corral_ctrl_time_at(corral_ctrl_condition(s->status, "Failed"),
-                                   "lastTransitionTime", NULL);
+        done = corral_ctrl_time_at(corral_ctrl_condition(s->status, "Failed"), "lastTransitionTime",
+                                   NULL);
     if (!done)
         done = s->now;
     long left = (long)(done + json_integer_value(ttl) - s->now);

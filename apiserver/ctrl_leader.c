@@ -78,11 +78,11 @@ static int create_lease(struct corral_ctrl_leader *l)
 {
     char ts[28];
     now_micro(ts);
-    json_t *lease = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:i, s:s, s:s, s:i}}",
-                              "apiVersion", "coordination.k8s.io/v1", "kind", "Lease",
-                              "metadata", "name", LEASE_NAME, "namespace", LEASE_NS, "spec",
-                              "holderIdentity", l->identity, "leaseDurationSeconds", LEASE_S,
-                              "acquireTime", ts, "renewTime", ts, "leaseTransitions", 0);
+    json_t *lease = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:i, s:s, s:s, s:i}}", "apiVersion",
+                              "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name",
+                              LEASE_NAME, "namespace", LEASE_NS, "spec", "holderIdentity",
+                              l->identity, "leaseDurationSeconds", LEASE_S, "acquireTime", ts,
+                              "renewTime", ts, "leaseTransitions", 0);
     return corral_objects_create(l->srv, corral_ctrl_kinds()->leases, LEASE_NS, lease, NULL);
 }
 
@@ -112,8 +112,7 @@ static bool elect_once(struct corral_ctrl_leader *l)
 {
     json_t *lease = NULL;
     uint64_t now = corral_now_ns();
-    int rc = corral_objects_get(l->srv, corral_ctrl_kinds()->leases, LEASE_NS, LEASE_NAME,
-                                &lease);
+    int rc = corral_objects_get(l->srv, corral_ctrl_kinds()->leases, LEASE_NS, LEASE_NAME, &lease);
     if (rc == CORRAL_ENOTFOUND)
         return create_lease(l) == 0;
     bool leading = atomic_load(&l->term) != 0;
@@ -133,8 +132,8 @@ static bool elect_once(struct corral_ctrl_leader *l)
         snprintf(l->seen, sizeof(l->seen), "%s", record);
         l->seen_ns = now;
     }
-    long duration = (long)corral_ctrl_int(json_object_get(lease, "spec"),
-                                          "leaseDurationSeconds", LEASE_S);
+    long duration =
+        (long)corral_ctrl_int(json_object_get(lease, "spec"), "leaseDurationSeconds", LEASE_S);
     if (*holder && now - l->seen_ns < (uint64_t)duration * NS_PER_S) {
         json_decref(lease);
         return false; /* somebody else leads */
@@ -168,8 +167,8 @@ static void *leader_main(void *arg)
 static void release(struct corral_ctrl_leader *l)
 {
     json_t *lease = NULL;
-    if (!atomic_load(&l->term) || corral_objects_get(l->srv, corral_ctrl_kinds()->leases,
-                                                     LEASE_NS, LEASE_NAME, &lease) < 0)
+    if (!atomic_load(&l->term) ||
+        corral_objects_get(l->srv, corral_ctrl_kinds()->leases, LEASE_NS, LEASE_NAME, &lease) < 0)
         return;
     if (strcmp(lease_str(lease, "holderIdentity"), l->identity) != 0) {
         json_decref(lease);

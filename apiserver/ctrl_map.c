@@ -43,8 +43,7 @@ void corral_ctrl_map_clear(struct corral_ctrl_map *m, void (*free_value)(void *)
 }
 
 /* Index of key's slot, or of the first free slot on its probe path (tombstones reused). */
-static size_t find_slot(const struct corral_ctrl_map *m, const char *key, unsigned h,
-                        bool *found)
+static size_t find_slot(const struct corral_ctrl_map *m, const char *key, unsigned h, bool *found)
 {
     size_t mask = m->cap - 1, i = h & mask, free_at = SIZE_MAX;
     *found = false;
@@ -184,8 +183,7 @@ void corral_ctrl_multimap_del(struct corral_ctrl_map *m, const char *key, const 
     }
 }
 
-struct corral_ctrl_map *corral_ctrl_multimap_get(const struct corral_ctrl_map *m,
-                                                 const char *key)
+struct corral_ctrl_map *corral_ctrl_multimap_get(const struct corral_ctrl_map *m, const char *key)
 {
     return corral_ctrl_map_get(m, key);
 }

@@ -17,7 +17,7 @@
 #define CORRAL_CTRL_MAP_PRESENT ((void *)1)
 
 struct corral_ctrl_map_slot {
-    char *key;   /* NULL = empty; CORRAL_CTRL_MAP_TOMB = deleted */
+    char *key; /* NULL = empty; CORRAL_CTRL_MAP_TOMB = deleted */
     void *value;
     unsigned hash;
 };
@@ -67,8 +67,7 @@ int corral_ctrl_multimap_add(struct corral_ctrl_map *m, const char *key, const c
 /* Removes member from the set under key; drops the set when it becomes empty. */
 void corral_ctrl_multimap_del(struct corral_ctrl_map *m, const char *key, const char *member);
 /* The set under key (borrowed) or NULL. */
-struct corral_ctrl_map *corral_ctrl_multimap_get(const struct corral_ctrl_map *m,
-                                                 const char *key);
+struct corral_ctrl_map *corral_ctrl_multimap_get(const struct corral_ctrl_map *m, const char *key);
 /* Frees a multimap built with the helpers above. */
 void corral_ctrl_multimap_clear(struct corral_ctrl_map *m);
 

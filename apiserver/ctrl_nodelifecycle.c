@@ -27,6 +27,7 @@
  * Keys on the work queue: "monitor" (every second), node store keys, pod store keys.
  */
 #include "ctrl.h"
+#include "ctrl_extract.h"
 #include "ctrl_pods.h"
 #include "ctrl_util.h"
 #include "error.h"
@@ -56,12 +57,12 @@ enum ready_state { READY_UNKNOWN, READY_TRUE, READY_FALSE };
 struct nl_node {
     char *name;
     bool exists;
-    bool heard;           /* a lease renewal or heartbeat was ever seen */
-    uint64_t probe_ns;    /* monotonic time of the last renewal seen */
-    char *renew;          /* last lease spec.renewTime seen */
-    char *heartbeat;      /* last Ready lastHeartbeatTime seen */
+    bool heard;        /* a lease renewal or heartbeat was ever seen */
+    uint64_t probe_ns; /* monotonic time of the last renewal seen */
+    char *renew;       /* last lease spec.renewTime seen */
+    char *heartbeat;   /* last Ready lastHeartbeatTime seen */
     enum ready_state ready;
-    json_t *taints;       /* spec.taints (owned) or NULL */
+    json_t *taints; /* spec.taints (owned) or NULL */
     bool lost_reported;
 };
 
@@ -182,6 +183,16 @@ static enum ready_state ready_of(const json_t *node, const char **heartbeat)
     return READY_UNKNOWN;
 }
 
+static const char *const node_fields[] = {"kind",
+                                          "apiVersion",
+                                          "metadata.name",
+                                          "metadata.uid",
+                                          "metadata.resourceVersion",
+                                          "spec.taints",
+                                          "status.conditions",
+                                          NULL};
+static const char *const lease_fields[] = {"spec.renewTime", NULL};
+
 static void observe_node(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
     struct nl_state *st = corral_ctrl_state(c);
@@ -192,7 +203,7 @@ static void observe_node(struct corral_ctrl *c, const struct corral_store_event 
         enqueue_pods_on(c, name);
         return;
     }
-    json_t *obj = corral_blob_json(ev->value);
+    json_t *obj = corral_ctrl_extract_blob(ev->value, node_fields);
     struct nl_node *n = obj ? node_get(st, name, true) : NULL;
     if (!n) {
         json_decref(obj);
@@ -211,8 +222,7 @@ static void observe_node(struct corral_ctrl *c, const struct corral_store_event 
     json_decref(n->taints);
     n->taints = json_array_size(taints) ? json_deep_copy(taints) : NULL;
     if (was && !st->relisting && before != n->ready && n->ready == READY_TRUE)
-        corral_ctrl_event(c, obj, "Normal", "NodeReady", "Node %s status is now: NodeReady",
-                          name);
+        corral_ctrl_event(c, obj, "Normal", "NodeReady", "Node %s status is now: NodeReady", name);
     json_decref(obj);
     if (taints_changed || !was)
         enqueue_pods_on(c, name);
@@ -225,9 +235,9 @@ static void observe_lease(struct corral_ctrl *c, const struct corral_store_event
     const char *name = ev->key + strlen(LEASE_PREFIX);
     if (ev->type == CORRAL_EVENT_DELETED || strchr(name, '/'))
         return;
-    json_t *obj = corral_blob_json(ev->value);
-    const char *renew = json_string_value(json_object_get(json_object_get(obj, "spec"),
-                                                          "renewTime"));
+    json_t *obj = corral_ctrl_extract_blob(ev->value, lease_fields);
+    const char *renew =
+        json_string_value(json_object_get(json_object_get(obj, "spec"), "renewTime"));
     struct nl_node *n = renew ? node_get(st, name, true) : NULL;
     if (n) {
         bool lost = is_lost(c, n);
@@ -320,8 +330,7 @@ static bool set_taints(json_t *spec, const char *key, bool want, time_t now)
             json_t *t = json_pack("{s:s, s:s}", "key", key, "effect", effects[e]);
             char ts[21];
             if (e == 1)
-                json_object_set_new(t, "timeAdded",
-                                    json_string(corral_ctrl_format_time(now, ts)));
+                json_object_set_new(t, "timeAdded", json_string(corral_ctrl_format_time(now, ts)));
             json_array_append_new(taints, t);
             changed = true;
         }
@@ -345,8 +354,7 @@ static bool conditions_unknown(json_t *status, time_t now)
 {
     bool changed = false;
     if (!corral_ctrl_condition(status, "Ready"))
-        changed |= corral_ctrl_set_condition(status, "Ready", "Unknown",
-                                             "NodeStatusNeverUpdated",
+        changed |= corral_ctrl_set_condition(status, "Ready", "Unknown", "NodeStatusNeverUpdated",
                                              "Kubelet never posted node status.", NULL, now);
     size_t i;
     json_t *cond;
@@ -380,8 +388,7 @@ static void mark_pods_not_ready(struct corral_ctrl *c, const char *node)
         if (json_is_object(status) &&
             corral_ctrl_set_condition(status, "Ready", "False", "NodeNotReady",
                                       "the node is not reachable", NULL, now))
-            corral_objects_update(corral_ctrl_srv(c), corral_ctrl_kinds()->pods, pod, true,
-                                  NULL);
+            corral_objects_update(corral_ctrl_srv(c), corral_ctrl_kinds()->pods, pod, true, NULL);
         else
             json_decref(pod);
     }
@@ -392,8 +399,8 @@ static void mark_pods_not_ready(struct corral_ctrl *c, const char *node)
 static int write_node(struct corral_ctrl *c, json_t **node, json_t *obj, bool status)
 {
     json_t *out = NULL;
-    int rc = corral_objects_update(corral_ctrl_srv(c), corral_ctrl_kinds()->nodes, obj, status,
-                                   &out);
+    int rc =
+        corral_objects_update(corral_ctrl_srv(c), corral_ctrl_kinds()->nodes, obj, status, &out);
     if (rc == 0) {
         json_decref(*node);
         *node = out;
@@ -432,8 +439,8 @@ static int sync_lost(struct corral_ctrl *c, struct nl_node *n, json_t **node, ti
         n->lost_reported = true;
         corral_warn("nodelifecycle", "node %s lost: no lease renewal for %u s", n->name,
                     corral_ctrl_srv(c)->cfg.node_grace_s);
-        corral_ctrl_event(c, *node, "Normal", "NodeNotReady",
-                          "Node %s status is now: NodeNotReady", n->name);
+        corral_ctrl_event(c, *node, "Normal", "NodeNotReady", "Node %s status is now: NodeNotReady",
+                          n->name);
         mark_pods_not_ready(c, n->name);
     }
     return rc;
@@ -469,8 +476,7 @@ static int sync_node(struct corral_ctrl *c, const char *key)
     json_t *node = NULL;
     if (!n || !n->exists)
         return 0;
-    int rc = corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->nodes, NULL, name,
-                                &node);
+    int rc = corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->nodes, NULL, name, &node);
     if (rc < 0)
         return rc == CORRAL_ENOTFOUND ? 0 : rc;
     time_t now = corral_ctrl_now();
@@ -568,12 +574,12 @@ static time_t eviction_time(const struct corral_ctrl_pod *pod, const json_t *tai
 static int force_delete(struct corral_ctrl *c, const struct corral_ctrl_pod *pod, long grace,
                         const char *why)
 {
-    int rc = corral_ctrl_delete(c, corral_ctrl_kinds()->pods, pod->ns, pod->name, pod->uid, grace,
-                                NULL);
+    int rc =
+        corral_ctrl_delete(c, corral_ctrl_kinds()->pods, pod->ns, pod->name, pod->uid, grace, NULL);
     if (rc == 0) {
-        json_t *ref = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "kind", "Pod", "apiVersion",
-                                "v1", "metadata", "name", pod->name, "namespace", pod->ns,
-                                "uid", pod->uid);
+        json_t *ref =
+            json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "kind", "Pod", "apiVersion", "v1",
+                      "metadata", "name", pod->name, "namespace", pod->ns, "uid", pod->uid);
         corral_ctrl_event(c, ref, "Normal", why, "Marking for deletion Pod %s/%s", pod->ns,
                           pod->name);
         json_decref(ref);

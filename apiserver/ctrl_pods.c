@@ -11,6 +11,7 @@
  * of unused entries every SWEEP_EVERY events.
  */
 #include "ctrl_pods.h"
+#include "ctrl_extract.h"
 #include "ctrl_util.h"
 #include "meta.h"
 
@@ -133,10 +134,9 @@ static json_t *named_ports(const json_t *spec)
             if (!out)
                 out = json_array();
             const char *proto = json_string_value(json_object_get(port, "protocol"));
-            json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "name", name,
-                                                 "containerPort",
-                                                 json_object_get(port, "containerPort"),
-                                                 "protocol", proto ? proto : "TCP"));
+            json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "name", name, "containerPort",
+                                                 json_object_get(port, "containerPort"), "protocol",
+                                                 proto ? proto : "TCP"));
         }
     }
     return out;
@@ -153,8 +153,8 @@ static void parse_status(struct corral_ctrl_pod *pod, const json_t *status, unsi
     pod->ready_since = corral_ctrl_time_at(ready, "lastTransitionTime", NULL);
     size_t i;
     json_t *cs;
-    json_array_foreach(json_object_get(status, "containerStatuses"), i, cs)
-        pod->restarts += (int)corral_ctrl_int(cs, "restartCount", 0);
+    json_array_foreach(json_object_get(status, "containerStatuses"), i, cs) pod->restarts +=
+        (int)corral_ctrl_int(cs, "restartCount", 0);
 }
 
 /* Allocates "key\0ns\0name" and points ns and name into it. */
@@ -185,8 +185,7 @@ static void parse_owner(struct corral_ctrl_pod *pod, const json_t *obj)
     snprintf(pod->owner_kind, sizeof(pod->owner_kind), "%s", pod->owner_uid && kind ? kind : "");
 }
 
-static struct corral_ctrl_pod *parse(struct corral_ctrl_pods *p, const json_t *obj,
-                                     const char *key)
+static struct corral_ctrl_pod *parse(struct corral_ctrl_pods *p, const json_t *obj, const char *key)
 {
     struct corral_ctrl_pod *pod = calloc(1, sizeof(*pod));
     if (!pod || set_identity(pod, key, obj) < 0) {
@@ -217,13 +216,46 @@ static struct corral_ctrl_pod *parse(struct corral_ctrl_pods *p, const json_t *o
         pod->deleting = 1;
     pod->grace = (long)corral_ctrl_int(meta, "deletionGracePeriodSeconds", 0);
     pod->job_tracking = corral_ctrl_has_finalizer(obj, CORRAL_JOB_TRACKING_FINALIZER);
-    const char *idx = json_string_value(json_object_get(json_object_get(meta, "annotations"),
-                                                        CORRAL_JOB_INDEX_KEY));
-    pod->completion_index = idx && *idx && strspn(idx, "0123456789") == strlen(idx)
-                                ? atoi(idx)
-                                : -1;
+    const char *idx = json_string_value(
+        json_object_get(json_object_get(meta, "annotations"), CORRAL_JOB_INDEX_KEY));
+    pod->completion_index =
+        idx && *idx && strspn(idx, "0123456789") == strlen(idx) ? atoi(idx) : -1;
     parse_status(pod, json_object_get(obj, "status"), p->fields);
     return pod;
+}
+
+/* Reads from the stored pod only the members the summary is made of. */
+static json_t *read_fields(const struct corral_ctrl_pods *p, const struct corral_blob *b)
+{
+    const char *paths[32] = {"metadata.name",
+                             "metadata.namespace",
+                             "metadata.uid",
+                             "metadata.ownerReferences",
+                             "metadata.creationTimestamp",
+                             "metadata.deletionTimestamp",
+                             "metadata.deletionGracePeriodSeconds",
+                             "metadata.finalizers",
+                             "spec.nodeName",
+                             "spec.restartPolicy",
+                             "status.phase",
+                             "status.conditions",
+                             "status.containerStatuses"};
+    size_t n = 13;
+    if (p->fields & CORRAL_POD_LABELS)
+        paths[n++] = "metadata.labels";
+    if (p->fields & CORRAL_POD_INDEX)
+        paths[n++] = "metadata.annotations";
+    if (p->fields & CORRAL_POD_PORTS)
+        paths[n++] = "spec.containers";
+    if (p->fields & CORRAL_POD_TOLERATIONS)
+        paths[n++] = "spec.tolerations";
+    if (p->fields & CORRAL_POD_ADDRESS) {
+        paths[n++] = "status.podIP";
+        paths[n++] = "spec.hostname";
+        paths[n++] = "spec.subdomain";
+    }
+    paths[n] = NULL;
+    return corral_ctrl_extract_blob(b, paths);
 }
 
 static void unlink_pod(struct corral_ctrl_pods *p, const struct corral_ctrl_pod *pod)
@@ -258,7 +290,7 @@ struct corral_ctrl_pod *corral_ctrl_pods_apply(struct corral_ctrl_pods *p,
     }
     if (ev->type == CORRAL_EVENT_DELETED || !ev->value)
         return NULL;
-    json_t *obj = corral_blob_json(ev->value);
+    json_t *obj = read_fields(p, ev->value);
     struct corral_ctrl_pod *pod = obj ? parse(p, obj, ev->key) : NULL;
     json_decref(obj);
     if (pod && p->keep && !p->keep(pod, p->keep_ctx)) {
@@ -304,8 +336,7 @@ bool corral_ctrl_pod_owned_by(const struct corral_ctrl_pod *pod, const char *kin
 
 bool corral_ctrl_pod_active(const struct corral_ctrl_pod *pod)
 {
-    return !pod->deleting && pod->phase != CORRAL_POD_SUCCEEDED &&
-           pod->phase != CORRAL_POD_FAILED;
+    return !pod->deleting && pod->phase != CORRAL_POD_SUCCEEDED && pod->phase != CORRAL_POD_FAILED;
 }
 
 bool corral_ctrl_pod_available(const struct corral_ctrl_pod *pod, long min_ready, time_t now)

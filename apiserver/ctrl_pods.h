@@ -33,18 +33,19 @@ enum corral_ctrl_pod_fields {
     CORRAL_POD_PORTS = 1 << 1,       /* named container ports */
     CORRAL_POD_TOLERATIONS = 1 << 2, /* tolerations */
     CORRAL_POD_ADDRESS = 1 << 3,     /* podIP, hostname, subdomain */
+    CORRAL_POD_INDEX = 1 << 4,       /* completion_index (from the annotations) */
 };
 
 struct corral_ctrl_pod {
-    char *key;              /* "key\0ns\0name": ns and name point into this allocation */
+    char *key; /* "key\0ns\0name": ns and name point into this allocation */
     const char *ns, *name;
     char *uid;
-    char *owner_uid;        /* controller ownerReference's uid, or NULL */
-    char owner_kind[24];    /* its kind ("ReplicaSet", "Job"), "" when none */
-    char *node;             /* spec.nodeName, or NULL */
-    char *ip;               /* status.podIP, or NULL (CORRAL_POD_ADDRESS) */
-    char *hostname;         /* spec.hostname, or NULL (CORRAL_POD_ADDRESS) */
-    char *subdomain;        /* spec.subdomain, or NULL (CORRAL_POD_ADDRESS) */
+    char *owner_uid;     /* controller ownerReference's uid, or NULL */
+    char owner_kind[24]; /* its kind ("ReplicaSet", "Job"), "" when none */
+    char *node;          /* spec.nodeName, or NULL */
+    char *ip;            /* status.podIP, or NULL (CORRAL_POD_ADDRESS) */
+    char *hostname;      /* spec.hostname, or NULL (CORRAL_POD_ADDRESS) */
+    char *subdomain;     /* spec.subdomain, or NULL (CORRAL_POD_ADDRESS) */
     /* Shared, read-only values (identical ones are stored once per index): never modify. */
     json_t *labels;      /* an object, maybe empty (CORRAL_POD_LABELS; else NULL) */
     json_t *ports;       /* [{name, containerPort, protocol}] of named ports, or NULL */
@@ -54,11 +55,11 @@ struct corral_ctrl_pod {
     long grace;      /* metadata.deletionGracePeriodSeconds */
     enum corral_pod_phase phase;
     bool ready;
-    time_t ready_since; /* the Ready condition's lastTransitionTime */
-    int restarts;       /* sum of container restartCounts */
-    bool job_tracking;  /* carries the Job tracking finalizer */
-    bool on_failure;    /* restartPolicy OnFailure */
-    int completion_index; /* batch.kubernetes.io/job-completion-index, -1 if none */
+    time_t ready_since;   /* the Ready condition's lastTransitionTime */
+    int restarts;         /* sum of container restartCounts */
+    bool job_tracking;    /* carries the Job tracking finalizer */
+    bool on_failure;      /* restartPolicy OnFailure */
+    int completion_index; /* job-completion-index annotation, -1 if none (CORRAL_POD_INDEX) */
 };
 
 /* Whether the index keeps a pod (a controller ignores pods it can never act on). */

@@ -204,13 +204,10 @@ static int claim_pods(struct rs_sync *s)
 {
     const struct corral_resource *pods = corral_ctrl_kinds()->pods;
     struct corral_ctrl_pod **owned = NULL, **orphans = NULL;
-    long no = corral_ctrl_pods_collect(&s->st->pods,
-                                       corral_ctrl_multimap_get(&s->st->pods.by_owner,
-                                                                s->ent->uid),
-                                       &owned);
-    long nr = corral_ctrl_pods_collect(&s->st->pods,
-                                       corral_ctrl_multimap_get(&s->st->pods.orphans, s->ns),
-                                       &orphans);
+    long no = corral_ctrl_pods_collect(
+        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.by_owner, s->ent->uid), &owned);
+    long nr = corral_ctrl_pods_collect(
+        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.orphans, s->ns), &orphans);
     if (no < 0 || nr < 0 || !(s->pods = calloc((size_t)(no + nr) + 1, sizeof(*s->pods)))) {
         free(owned);
         free(orphans);
@@ -227,7 +224,8 @@ static int claim_pods(struct rs_sync *s)
     for (long i = 0; i < nr && managing; i++) {
         if (!selects(s->ent, orphans[i]) || orphans[i]->deleting)
             continue;
-        if (corral_ctrl_adopt(s->c, pods, s->ns, orphans[i]->name, orphans[i]->uid, s->rs, NULL) == 0)
+        if (corral_ctrl_adopt(s->c, pods, s->ns, orphans[i]->name, orphans[i]->uid, s->rs, NULL) ==
+            0)
             s->pods[s->npods++] = orphans[i];
     }
     free(owned);
@@ -236,41 +234,79 @@ static int claim_pods(struct rs_sync *s)
     return s->deleted ? 0 : -ENOMEM;
 }
 
+struct pod_writes {
+    struct corral_apiserver *srv;
+    const char *ns;
+    json_t **objs, **out;             /* creates */
+    struct corral_ctrl_pod **victims; /* deletes */
+};
+
+static int create_one(void *ctx, size_t i)
+{
+    struct pod_writes *w = ctx;
+    int rc =
+        corral_objects_create(w->srv, corral_ctrl_kinds()->pods, w->ns, w->objs[i], &w->out[i]);
+    w->objs[i] = NULL;
+    return rc;
+}
+
 static int create_pods(struct rs_sync *s, long n)
 {
     json_t *tmpl = json_object_get(json_object_get(s->rs, "spec"), "template");
     json_t *ref = corral_ctrl_owner_ref(s->rs, true, true);
     char prefix[300];
     snprintf(prefix, sizeof(prefix), "%s-", s->name);
-    int rc = 0;
-    for (long i = 0; i < n && rc == 0; i++) {
-        json_t *out = NULL;
-        rc = corral_objects_create(corral_ctrl_srv(s->c), corral_ctrl_kinds()->pods, s->ns,
-                                   corral_ctrl_pod_from_template(tmpl, ref, prefix), &out);
-        if (rc == 0) {
+    struct pod_writes w = {.srv = corral_ctrl_srv(s->c),
+                           .ns = s->ns,
+                           .objs = calloc((size_t)n, sizeof(json_t *)),
+                           .out = calloc((size_t)n, sizeof(json_t *))};
+    int *rcs = calloc((size_t)n, sizeof(int)), rc = 0;
+    if (!w.objs || !w.out || !rcs)
+        rc = -ENOMEM;
+    for (long i = 0; rc == 0 && i < n; i++)
+        w.objs[i] = corral_ctrl_pod_from_template(tmpl, ref, prefix);
+    if (rc == 0)
+        corral_ctrl_run_many((size_t)n, create_one, &w, rcs);
+    for (long i = 0; rc == 0 && i < n; i++) {
+        json_decref(w.objs[i]); /* never attempted */
+        if (rcs[i] == 0) {
             corral_ctrl_event(s->c, s->rs, "Normal", "SuccessfulCreate", "Created pod: %s",
-                              corral_meta_name(out));
-        } else if (rc != CORRAL_EEXISTS) {
+                              corral_meta_name(w.out[i]));
+        } else if (rcs[i] != -ECANCELED && rcs[i] != CORRAL_EEXISTS) {
             char msg[512];
             snprintf(msg, sizeof(msg), "Error creating: pods \"%s\" %s", prefix,
-                     corral_strerror(rc));
+                     corral_strerror(rcs[i]));
             corral_ctrl_event(s->c, s->rs, "Warning", "FailedCreate", "%s", msg);
             free(s->create_error);
             s->create_error = strdup(msg);
         }
-        json_decref(out);
+        if (rcs[i] < 0 && rcs[i] != -ECANCELED)
+            rc = rc < 0 ? rc : rcs[i];
+        json_decref(w.out[i]);
     }
+    free(w.objs);
+    free(w.out);
+    free(rcs);
     json_decref(ref);
     return rc;
+}
+
+static int delete_one(void *ctx, size_t i)
+{
+    struct pod_writes *w = ctx;
+    struct corral_delete_options o = {.grace = -1, .uid = w->victims[i]->uid};
+    int rc = corral_objects_delete_with(w->srv, corral_ctrl_kinds()->pods, w->ns,
+                                        w->victims[i]->name, &o);
+    return rc == CORRAL_ENOTFOUND || rc == CORRAL_ECONFLICT ? 1 : rc; /* 1: already gone */
 }
 
 static int delete_pods(struct rs_sync *s, long n)
 {
     struct corral_ctrl_pod **active = calloc(s->npods + 1, sizeof(*active));
-    size_t *idx = calloc(s->npods + 1, sizeof(*idx));
-    if (!active || !idx) {
+    int *rcs = calloc(s->npods + 1, sizeof(int));
+    if (!active || !rcs) {
         free(active);
-        free(idx);
+        free(rcs);
         return -ENOMEM;
     }
     size_t na = 0;
@@ -278,23 +314,24 @@ static int delete_pods(struct rs_sync *s, long n)
         if (corral_ctrl_pod_active(s->pods[i]))
             active[na++] = s->pods[i];
     qsort(active, na, sizeof(*active), corral_ctrl_pod_delete_order);
+    size_t victims = (size_t)n < na ? (size_t)n : na;
+    struct pod_writes w = {.srv = corral_ctrl_srv(s->c), .ns = s->ns, .victims = active};
+    corral_ctrl_run_many(victims, delete_one, &w, rcs);
     int rc = 0;
-    for (size_t i = 0; i < na && (long)i < n; i++) {
-        int drc = corral_ctrl_delete(s->c, corral_ctrl_kinds()->pods, s->ns, active[i]->name,
-                                     active[i]->uid, -1, NULL);
-        if (drc < 0 && drc != CORRAL_ENOTFOUND) {
-            rc = drc;
+    for (size_t i = 0; i < victims; i++) {
+        if (rcs[i] < 0) {
+            rc = rcs[i] == -ECANCELED || rc < 0 ? rc : rcs[i];
             continue;
         }
         for (size_t j = 0; j < s->npods; j++)
             if (s->pods[j] == active[i])
                 s->deleted[j] = true;
-        if (drc == 0)
+        if (rcs[i] == 0)
             corral_ctrl_event(s->c, s->rs, "Normal", "SuccessfulDelete", "Deleted pod: %s",
                               active[i]->name);
     }
     free(active);
-    free(idx);
+    free(rcs);
     return rc;
 }
 
@@ -315,8 +352,8 @@ static int manage_replicas(struct rs_sync *s)
 static int update_status(struct rs_sync *s, long *wake)
 {
     time_t now = corral_ctrl_now();
-    json_t *tmpl_labels = corral_meta_labels(json_object_get(json_object_get(s->rs, "spec"),
-                                                             "template"));
+    json_t *tmpl_labels =
+        corral_meta_labels(json_object_get(json_object_get(s->rs, "spec"), "template"));
     long replicas = 0, labeled = 0, ready = 0, available = 0;
     *wake = 0;
     for (size_t i = 0; i < s->npods; i++) {
@@ -343,12 +380,12 @@ static int update_status(struct rs_sync *s, long *wake)
     json_object_set_new(status, "fullyLabeledReplicas", json_integer(labeled));
     json_object_set_new(status, "readyReplicas", json_integer(ready));
     json_object_set_new(status, "availableReplicas", json_integer(available));
-    json_object_set_new(status, "observedGeneration",
-                        json_integer(corral_ctrl_int(json_object_get(obj, "metadata"),
-                                                     "generation", 1)));
+    json_object_set_new(
+        status, "observedGeneration",
+        json_integer(corral_ctrl_int(json_object_get(obj, "metadata"), "generation", 1)));
     if (s->create_error)
-        corral_ctrl_set_condition(status, "ReplicaFailure", "True", "FailedCreate",
-                                  s->create_error, NULL, now);
+        corral_ctrl_set_condition(status, "ReplicaFailure", "True", "FailedCreate", s->create_error,
+                                  NULL, now);
     else
         corral_ctrl_remove_condition(status, "ReplicaFailure");
     if (json_array_size(json_object_get(status, "conditions")) == 0)
@@ -366,8 +403,8 @@ static int rs_sync(struct corral_ctrl *c, const char *key)
     const char *ns, *name;
     if (corral_ctrl_split_key(key, true, buf, sizeof(buf), &ns, &name) < 0)
         return 0;
-    int rc = corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->replicasets, ns, name,
-                                &s.rs);
+    int rc =
+        corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->replicasets, ns, name, &s.rs);
     if (rc < 0)
         return rc == CORRAL_ENOTFOUND ? 0 : rc;
     s.ns = corral_meta_namespace(s.rs);

@@ -76,8 +76,7 @@ json_t *corral_ctrl_controller_ref(const json_t *obj)
 {
     size_t i;
     json_t *ref;
-    json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), i,
-                       ref)
+    json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), i, ref)
     {
         if (json_is_true(json_object_get(ref, "controller")))
             return ref;
@@ -90,8 +89,7 @@ json_t *corral_ctrl_owner_ref(const json_t *owner, bool controller, bool block)
     const char *api = corral_meta_api_version(owner), *kind = corral_meta_kind(owner);
     return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "apiVersion", api ? api : "", "kind",
                      kind ? kind : "", "name", corral_meta_name(owner), "uid",
-                     corral_ctrl_uid(owner), "controller", controller, "blockOwnerDeletion",
-                     block);
+                     corral_ctrl_uid(owner), "controller", controller, "blockOwnerDeletion", block);
 }
 
 const char *corral_ctrl_key(const struct corral_resource *res, const char *ns, const char *name,
@@ -102,8 +100,8 @@ const char *corral_ctrl_key(const struct corral_resource *res, const char *ns, c
     return buf;
 }
 
-int corral_ctrl_split_key(const char *key, bool namespaced, char *buf, size_t len,
-                          const char **ns, const char **name)
+int corral_ctrl_split_key(const char *key, bool namespaced, char *buf, size_t len, const char **ns,
+                          const char **name)
 {
     if (snprintf(buf, len, "%s", key) >= (int)len)
         return -EINVAL;
@@ -294,8 +292,7 @@ int corral_ctrl_write_status(struct corral_ctrl *c, const struct corral_resource
 }
 
 int corral_ctrl_adopt(struct corral_ctrl *c, const struct corral_resource *res, const char *ns,
-                      const char *name, const char *uid, const json_t *owner,
-                      const char *finalizer)
+                      const char *name, const char *uid, const json_t *owner, const char *finalizer)
 {
     json_t *obj = NULL;
     int rc = corral_objects_get(corral_ctrl_srv(c), res, ns, name, &obj);
@@ -348,4 +345,71 @@ int corral_ctrl_release(struct corral_ctrl *c, const struct corral_resource *res
     if (json_array_size(refs) == 0)
         json_object_del(json_object_get(obj, "metadata"), "ownerReferences");
     return corral_objects_update(corral_ctrl_srv(c), res, obj, false, NULL);
+}
+
+/* ---- concurrent writes ---- */
+
+#define WRITE_THREADS 16
+
+struct many {
+    int (*fn)(void *ctx, size_t i);
+    void *ctx;
+    int *rcs;
+    size_t from, to, step;
+};
+
+static void *many_worker(void *arg)
+{
+    struct many *m = arg;
+    for (size_t i = m->from; i < m->to; i += m->step)
+        m->rcs[i] = m->fn(m->ctx, i);
+    return NULL;
+}
+
+/* Runs [from, to) on up to WRITE_THREADS threads. Returns false if one failed. */
+static bool run_round(const struct many *proto, size_t from, size_t to)
+{
+    size_t n = to - from, nt = n < WRITE_THREADS ? n : WRITE_THREADS;
+    if (n == 0)
+        return true;
+    struct many m[WRITE_THREADS] = {{0}};
+    pthread_t t[WRITE_THREADS];
+    bool started[WRITE_THREADS] = {false};
+    for (size_t k = 0; k < nt; k++) {
+        m[k] = *proto;
+        m[k].from = from + k;
+        m[k].to = to;
+        m[k].step = nt;
+        if (k > 0)
+            started[k] = pthread_create(&t[k], NULL, many_worker, &m[k]) == 0;
+    }
+    many_worker(&m[0]);
+    for (size_t k = 1; k < nt; k++) {
+        if (started[k])
+            pthread_join(t[k], NULL);
+        else
+            many_worker(&m[k]); /* no thread to be had: do it here */
+    }
+    bool ok = true;
+    for (size_t i = from; i < to; i++)
+        ok &= proto->rcs[i] >= 0;
+    return ok;
+}
+
+size_t corral_ctrl_run_many(size_t n, int (*fn)(void *ctx, size_t i), void *ctx, int *rcs)
+{
+    struct many proto = {.fn = fn, .ctx = ctx, .rcs = rcs};
+    for (size_t i = 0; i < n; i++)
+        rcs[i] = -ECANCELED;
+    size_t done = 0, round = 1, ok_count = 0;
+    bool ok = true;
+    while (done < n && ok) {
+        size_t to = done + round < n ? done + round : n;
+        ok = run_round(&proto, done, to);
+        done = to;
+        round *= 2;
+    }
+    for (size_t i = 0; i < n; i++)
+        ok_count += rcs[i] >= 0;
+    return ok_count;
 }

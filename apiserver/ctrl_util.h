@@ -43,8 +43,8 @@ const char *corral_ctrl_key(const struct corral_resource *res, const char *ns, c
  * Splits a store key "/registry/[group/]plural/ns/name" into ns and name (pointers into key's
  * copy in buf). Returns 0 or -EINVAL.
  */
-int corral_ctrl_split_key(const char *key, bool namespaced, char *buf, size_t len,
-                          const char **ns, const char **name);
+int corral_ctrl_split_key(const char *key, bool namespaced, char *buf, size_t len, const char **ns,
+                          const char **name);
 
 /* Parses an RFC 3339 time; 0 when s is NULL or malformed. */
 time_t corral_ctrl_parse_time(const char *s);
@@ -82,6 +82,15 @@ long long corral_ctrl_int(const json_t *obj, const char *field, long long def);
 json_t *corral_ctrl_pod_from_template(const json_t *tmpl, const json_t *owner_ref,
                                       const char *generate_name);
 
+/*
+ * Runs fn(ctx, i) for i in [0, n) several at a time, so that the durable commits of the writes
+ * they make share batches: in rounds of 1, 2, 4, ... calls (each round on up to 16 threads),
+ * stopping after a round in which a call failed (returned < 0), as Kubernetes' slowStartBatch
+ * does. fn must be thread-safe (the server-internal write API is). rcs[i] receives each result
+ * (-ECANCELED: not run). Returns how many succeeded.
+ */
+size_t corral_ctrl_run_many(size_t n, int (*fn)(void *ctx, size_t i), void *ctx, int *rcs);
+
 /* Deletion options for corral_objects_delete_with() (see objects.h). */
 struct corral_delete_options;
 
@@ -103,8 +112,9 @@ int corral_ctrl_write_status(struct corral_ctrl *c, const struct corral_resource
 /*
  * Adoption and release, as Kubernetes controllers do them: adopt adds owner's controller
  * reference to the object ns/name of res (only while it still has no controller and is not
- * being deleted, and is still the incarnation uid), and finalizer when not NULL; release removes owner's reference (only
- * while owner is still its controller). Returns 0 (done, or nothing to do) or an error.
+ * being deleted, and is still the incarnation uid), and finalizer when not NULL; release removes
+ * owner's reference (only while owner is still its controller). Returns 0 (done, or nothing to do)
+ * or an error.
  */
 int corral_ctrl_adopt(struct corral_ctrl *c, const struct corral_resource *res, const char *ns,
                       const char *name, const char *uid, const json_t *owner,

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -242,40 +243,49 @@ err_unref:
  * What the server runs besides libmicrohttpd's threads: the worker pool, the parked streams
  * and the thread that wakes them. Every connection this file suspends is counted, because MHD
  * must not be stopped while one is suspended; once closing is set, nothing is suspended any
- * more (requests run on the HTTP thread, streams end).
+ * more (requests run on the HTTP thread, streams end). The count and the flag are atomics
+ * (sequentially consistent: a suspender increments and then reads closing, the drain sets
+ * closing and then reads the count, so one of them sees the other); mu guards the parked list
+ * and is held only for a push or a pop of the whole list, never while resuming.
  */
 struct corral_server_rt {
     pthread_mutex_t mu;
-    pthread_cond_t drained; /* suspended reached 0 */
-    unsigned suspended;
-    bool closing;
+    pthread_cond_t drained; /* suspended reached 0 while closing */
+    atomic_uint suspended;
+    atomic_bool closing;
     struct stream *parked; /* poll streams waiting for the store to move */
     pthread_t waker;
     bool waker_started;
     struct corral_workers *workers;
 };
 
+/* Counts one suspended connection gone; wakes the drain when it was the last. */
+static void suspended_dec(struct corral_server_rt *rt, unsigned n)
+{
+    if (atomic_fetch_sub(&rt->suspended, n) == n && atomic_load(&rt->closing)) {
+        pthread_mutex_lock(&rt->mu);
+        pthread_cond_broadcast(&rt->drained);
+        pthread_mutex_unlock(&rt->mu);
+    }
+}
+
 /* Suspends conn unless the server is stopping; from an MHD callback only. True if suspended. */
 static bool conn_suspend(struct corral_server_rt *rt, struct MHD_Connection *conn)
 {
-    pthread_mutex_lock(&rt->mu);
-    bool ok = !rt->closing;
-    if (ok) {
-        rt->suspended++;
-        MHD_suspend_connection(conn);
+    atomic_fetch_add(&rt->suspended, 1);
+    if (atomic_load(&rt->closing)) {
+        suspended_dec(rt, 1);
+        return false;
     }
-    pthread_mutex_unlock(&rt->mu);
-    return ok;
+    MHD_suspend_connection(conn);
+    return true;
 }
 
 /* Resumes a connection conn_suspend() suspended; any thread. */
 static void conn_resume(struct corral_server_rt *rt, struct MHD_Connection *conn)
 {
     MHD_resume_connection(conn);
-    pthread_mutex_lock(&rt->mu);
-    if (--rt->suspended == 0)
-        pthread_cond_broadcast(&rt->drained);
-    pthread_mutex_unlock(&rt->mu);
+    suspended_dec(rt, 1);
 }
 
 /* ---- streamed replies ---------------------------------------------------------------------- */
@@ -345,14 +355,12 @@ static int stream_park(struct stream *s, int64_t rev0, bool check)
 {
     struct corral_server_rt *rt = s->srv->rt;
     int rc = 1;
-    pthread_mutex_lock(&rt->mu);
-    if (rt->closing)
-        rc = -1;
-    else if (check && corral_store_revision(s->srv->store) != rev0)
+    pthread_mutex_lock(&rt->mu); /* the waker takes the list under mu: suspend before it can */
+    if (check && corral_store_revision(s->srv->store) != rev0)
         rc = 0;
+    else if (!conn_suspend(rt, s->conn))
+        rc = -1;
     if (rc == 1) {
-        rt->suspended++;
-        MHD_suspend_connection(s->conn);
         s->next = rt->parked;
         rt->parked = s;
     }
@@ -434,29 +442,27 @@ int corral_reply_poll_stream(struct corral_request *req, const char *content_typ
 #define WAKER_TICK_MS 200
 #define WAKER_ALL_NS 1000000000ull /* parked streams are polled at least this often */
 
-/* Resumes every parked stream. */
+/* Resumes every parked stream. The list is taken whole; streams may park again meanwhile. */
 static void resume_parked(struct corral_server_rt *rt)
 {
     pthread_mutex_lock(&rt->mu);
     struct stream *s = rt->parked;
     rt->parked = NULL;
+    pthread_mutex_unlock(&rt->mu);
+    unsigned n = 0;
     while (s) {
         struct stream *next = s->next; /* s may be gone once resumed */
         MHD_resume_connection(s->conn);
-        rt->suspended--;
+        n++;
         s = next;
     }
-    if (rt->suspended == 0)
-        pthread_cond_broadcast(&rt->drained);
-    pthread_mutex_unlock(&rt->mu);
+    if (n)
+        suspended_dec(rt, n);
 }
 
 static bool rt_closing(struct corral_server_rt *rt)
 {
-    pthread_mutex_lock(&rt->mu);
-    bool c = rt->closing;
-    pthread_mutex_unlock(&rt->mu);
-    return c;
+    return atomic_load(&rt->closing);
 }
 
 /*
@@ -739,6 +745,30 @@ int corral_server_init(struct corral_apiserver *srv, const struct corral_apiserv
 
 #define DRAIN_S 30 /* how long stopping waits for requests running on workers */
 
+#define FD_RESERVE 256          /* descriptors kept for the store, logs and node-agent proxies */
+#define FD_WANT (1u << 20)      /* the most descriptors asked for */
+
+/*
+ * How many connections to accept. Every watch is a connection of its own (HTTP/1.1), so a
+ * cluster of a few hundred nodes needs more than libmicrohttpd's default (FD_SETSIZE - 4):
+ * raise the soft descriptor limit to the hard one and accept what it allows, less a reserve.
+ */
+static unsigned connection_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1000;
+    if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < FD_WANT) {
+        rl.rlim_cur = rl.rlim_max < FD_WANT ? rl.rlim_max : FD_WANT;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur > FD_WANT)
+        rl.rlim_cur = FD_WANT;
+    return rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+                                        : (unsigned)rl.rlim_cur / 2;
+}
+
 /* HTTP threads: one per CPU (they never block), at least 2, at most 16. */
 static unsigned http_threads(void)
 {
@@ -752,9 +782,7 @@ static void rt_stop(struct corral_apiserver *srv)
     struct corral_server_rt *rt = srv->rt;
     if (!rt)
         return;
-    pthread_mutex_lock(&rt->mu);
-    rt->closing = true;
-    pthread_mutex_unlock(&rt->mu);
+    atomic_store(&rt->closing, true);
     if (rt->waker_started)
         pthread_join(rt->waker, NULL);
     corral_workers_free(rt->workers);
@@ -792,20 +820,17 @@ static int rt_start(struct corral_apiserver *srv)
 static bool rt_drain(struct corral_apiserver *srv)
 {
     struct corral_server_rt *rt = srv->rt;
-    pthread_mutex_lock(&rt->mu);
-    rt->closing = true;
-    pthread_mutex_unlock(&rt->mu);
+    atomic_store(&rt->closing, true);
     resume_parked(rt); /* they poll once more, see the server stopping, and end */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += DRAIN_S;
     pthread_mutex_lock(&rt->mu);
     int rc = 0;
-    while (rt->suspended > 0 && rc != ETIMEDOUT)
+    while (atomic_load(&rt->suspended) > 0 && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&rt->drained, &rt->mu, &ts);
-    bool drained = rt->suspended == 0;
     pthread_mutex_unlock(&rt->mu);
-    return drained;
+    return atomic_load(&rt->suspended) == 0;
 }
 
 static int parse_listen(const char *listen, struct sockaddr_in *addr)
@@ -864,7 +889,8 @@ int corral_server_start(struct corral_apiserver *srv)
         return rc;
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, http_threads(),
+        MHD_OPTION_THREAD_POOL_SIZE, http_threads(), MHD_OPTION_CONNECTION_LIMIT,
+        connection_limit(),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,

@@ -71,20 +71,7 @@ static const struct corral_column default_columns[] = {NAME_COL, AGE_COL, END_CO
 
 static json_t *get(const json_t *obj, const char *dotted)
 {
-    const json_t *cur = obj;
-    char part[128];
-    const char *p = dotted;
-    while (*p && cur) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof(part))
-            return NULL;
-        memcpy(part, p, n);
-        part[n] = 0;
-        cur = json_object_get(cur, part);
-        p = dot ? dot + 1 : p + n;
-    }
-    return (json_t *)cur;
+    return corral_meta_path(obj, dotted);
 }
 
 static const char *str_or(const json_t *obj, const char *dotted, const char *fallback)

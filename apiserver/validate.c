@@ -1043,19 +1043,7 @@ void corral_default_job(json_t *obj)
 
 const char *corral_json_path_text(const json_t *obj, const char *dotted, char *buf, size_t len)
 {
-    const json_t *cur = obj;
-    char part[256];
-    const char *p = dotted;
-    while (*p && cur) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof(part))
-            return NULL;
-        memcpy(part, p, n);
-        part[n] = 0;
-        cur = json_object_get(cur, part);
-        p = dot ? dot + 1 : p + n;
-    }
+    const json_t *cur = corral_meta_path(obj, dotted);
     if (!cur)
         return NULL;
     if (json_is_string(cur))

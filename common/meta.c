@@ -12,6 +12,23 @@
 #include <string.h>
 #include <sys/random.h>
 
+json_t *corral_meta_path(const json_t *obj, const char *dotted)
+{
+    const json_t *cur = obj;
+    char part[256];
+    for (const char *p = dotted; cur && p && *p;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n >= sizeof(part))
+            return NULL;
+        memcpy(part, p, n);
+        part[n] = 0;
+        cur = json_object_get(cur, part);
+        p = dot ? dot + 1 : NULL;
+    }
+    return (json_t *)cur;
+}
+
 json_t *corral_meta_get(json_t *obj, bool create)
 {
     json_t *m = json_object_get(obj, "metadata");

@@ -20,6 +20,12 @@ const char *corral_meta_kind(const json_t *obj);
 const char *corral_meta_api_version(const json_t *obj);
 json_t *corral_meta_labels(const json_t *obj);
 json_t *corral_meta_annotations(const json_t *obj);
+/*
+ * The value at a dotted path of object keys ("spec.template.spec"), or NULL when any step is
+ * missing or a segment is longer than 255 bytes. Borrowed.
+ */
+json_t *corral_meta_path(const json_t *obj, const char *dotted);
+
 /* metadata object, created when create is true and it is missing (borrowed). */
 json_t *corral_meta_get(json_t *obj, bool create);
 

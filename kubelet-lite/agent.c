@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -726,7 +727,7 @@ static bool refresh_gpu_health(struct agent *a)
                 healthy = p[k].healthy;
         }
         changed |= healthy != g->healthy;
-        g->healthy = healthy;
+        __atomic_store_n(&g->healthy, healthy, __ATOMIC_RELAXED); /* the runtime reads it */
     }
     free(p);
     return changed;
@@ -950,6 +951,8 @@ static bool wait_quit(struct agent *a, int64_t ms)
     return quit;
 }
 
+static int build_node(struct agent *a);
+
 static void *heartbeat_main(void *arg)
 {
     struct agent *a = arg;
@@ -965,6 +968,8 @@ static void *heartbeat_main(void *arg)
         int64_t now = (int64_t)(corral_now_ns() / 1000000);
         bool gpu_changed =
             now - last_status >= a->opts->status_interval_ms && refresh_gpu_health(a);
+        if (gpu_changed && build_node(a) == 0)
+            a->registered = false; /* allocatable and the GPU annotation changed: republish */
         bool changed = gpu_changed || lease_was_gone;
         if (lease_was_gone && a->had_lease)
             request_relist(a);
@@ -1019,6 +1024,17 @@ static int default_address(const char *server, char *out, size_t len)
         close(fd);
     freeaddrinfo(ai);
     return rc;
+}
+
+/* "NODE-xxxxxxxx": the node name and a hash of the state directory's real path. */
+static void cgroup_name(const char *node, const char *state_dir, char *out, size_t len)
+{
+    char real[PATH_MAX];
+    const char *p = realpath(state_dir, real) ? real : state_dir;
+    uint32_t h = 2166136261u;
+    for (; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    snprintf(out, len, "%s-%08x", node, h);
 }
 
 static int make_state_dir(const char *dir)
@@ -1078,11 +1094,13 @@ static int build_node(struct agent *a)
     cfg.name = a->name;
     cfg.address = a->address;
     cfg.port = corral_logserver_port(a->ls);
-    a->node = corral_node_build(a->topo, &cfg, err, sizeof(err));
-    if (!a->node) {
+    json_t *node = corral_node_build(a->topo, &cfg, err, sizeof(err));
+    if (!node) {
         corral_error(SUBSYS, "%s", err);
         return -EINVAL;
     }
+    json_decref(a->node);
+    a->node = node;
     json_t *ann = json_object_get(json_object_get(a->node, "metadata"), "annotations");
     json_object_set_new(ann, CORRAL_SERVING_CA_ANNOTATION, json_string(a->tls.ca_pem));
     json_object_set_new(ann, "corral.io/cgroups", json_string(a->cg.status));
@@ -1235,8 +1253,13 @@ int corral_agent_run(const struct corral_kubelet_options *opts, struct corral_to
         corral_error(SUBSYS, "--state-dir %s: %s", opts->state_dir, strerror(-rc));
     if (rc == 0)
         rc = resolve_identity(&a);
-    if (rc == 0 && opts->cgroups)
-        corral_cgroup_init(&a.cg, a.name); /* before any thread: it may move the agent */
+    if (rc == 0 && opts->cgroups) {
+        /* named after the node and its state directory: agents of two clusters on one
+         * machine may share a node name, and each cleans up only its own leftovers */
+        char cgname[300];
+        cgroup_name(a.name, opts->state_dir, cgname, sizeof(cgname));
+        corral_cgroup_init(&a.cg, cgname); /* before any thread: it may move the agent */
+    }
     else if (rc == 0)
         snprintf(a.cg.status, sizeof(a.cg.status), "disabled with --no-cgroups");
     if (rc == 0)

@@ -135,7 +135,7 @@ static int check_free(const struct corral_gpu_pool *pool, const int *idx, int n,
 {
     for (int i = 0; i < n; i++) {
         int k = idx[i];
-        if (!pool->topo->gpus[k].healthy) {
+        if (!__atomic_load_n(&pool->topo->gpus[k].healthy, __ATOMIC_RELAXED)) { /* agent writes */
             set_err(err, errlen, "GPU %d (%s) is unhealthy", k, pool->topo->gpus[k].bus_id);
             return -EBUSY;
         }

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "quantity.h"
 #include "topology.h"
+#include "yamljson.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -46,6 +47,9 @@ static const char usage_text[] =
     "  --backoff-initial D, --backoff-max D  container restart back-off (default 10s, 5m)\n"
     "  --log-max-size Q, --log-max-files N   container log rotation (default 10Mi, 5)\n"
     "  --no-cgroups           do not put containers into cgroups\n"
+    "  --config FILE          YAML with any of these settings (camelCase keys: stateDir,\n"
+    "                         maxPods, heartbeatInterval, labels: {K: V}, taints: [...], ...);\n"
+    "                         options on the command line win\n"
     "Durations are Go-style (500ms, 10s, 1m30s).\n";
 
 enum {
@@ -73,6 +77,7 @@ enum {
     OPT_LOG_MAX_SIZE,
     OPT_LOG_MAX_FILES,
     OPT_NO_CGROUPS,
+    OPT_CONFIG,
     OPT_HELP,
 };
 
@@ -101,6 +106,7 @@ static const struct option long_options[] = {
     {"log-max-size", required_argument, NULL, OPT_LOG_MAX_SIZE},
     {"log-max-files", required_argument, NULL, OPT_LOG_MAX_FILES},
     {"no-cgroups", no_argument, NULL, OPT_NO_CGROUPS},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -234,6 +240,8 @@ static int apply_option(struct corral_kubelet_options *o, int c, const char *arg
     case OPT_NO_CGROUPS:
         o->cgroups = false;
         return 0;
+    case OPT_CONFIG:
+        return 0; /* read before the other options: see load_config() */
     case OPT_PORT:
         if (parse_int("--port", arg, 0, 65535, &v) < 0)
             return -EINVAL;
@@ -305,9 +313,172 @@ static int check_options(const struct corral_kubelet_options *o)
     return 0;
 }
 
+/* ---- --config FILE --------------------------------------------------------------------- */
+
+static const struct {
+    const char *key;
+    int opt;
+} config_keys[] = {
+    {"topology", OPT_TOPOLOGY},
+    {"apiserver", OPT_APISERVER},
+    {"kubeconfig", OPT_KUBECONFIG},
+    {"stateDir", OPT_STATE_DIR},
+    {"name", OPT_NAME},
+    {"address", OPT_ADDRESS},
+    {"port", OPT_PORT},
+    {"provider", OPT_PROVIDER},
+    {"zone", OPT_ZONE},
+    {"region", OPT_REGION},
+    {"maxPods", OPT_MAX_PODS},
+    {"reserveCpu", OPT_RESERVE_CPU},
+    {"reserveMemory", OPT_RESERVE_MEMORY},
+    {"leaseDuration", OPT_LEASE_DURATION},
+    {"heartbeatInterval", OPT_HEARTBEAT},
+    {"nodeStatusInterval", OPT_STATUS_INTERVAL},
+    {"backoffInitial", OPT_BACKOFF_INITIAL},
+    {"backoffMax", OPT_BACKOFF_MAX},
+    {"logMaxSize", OPT_LOG_MAX_SIZE},
+    {"logMaxFiles", OPT_LOG_MAX_FILES},
+};
+
+/* A scalar as option text: strings as they are, numbers printed; into buf when needed. */
+static const char *scalar_text(const json_t *v, char *buf, size_t len)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v))
+        snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, len, "%g", json_real_value(v));
+    else
+        return NULL;
+    return buf;
+}
+
+static int config_taint(struct corral_kubelet_options *o, const char *file, const json_t *t)
+{
+    char spec[512];
+    if (json_is_object(t)) {
+        const char *key = json_string_value(json_object_get(t, "key"));
+        const char *value = json_string_value(json_object_get(t, "value"));
+        const char *effect = json_string_value(json_object_get(t, "effect"));
+        snprintf(spec, sizeof(spec), "%s%s%s:%s", key ? key : "", value ? "=" : "",
+                 value ? value : "", effect ? effect : "");
+    } else if (json_is_string(t)) {
+        snprintf(spec, sizeof(spec), "%s", json_string_value(t));
+    } else {
+        fprintf(stderr,
+                "corral kubelet: %s: taints: each taint is \"key[=value]:Effect\" or "
+                "{key, value, effect}\n",
+                file);
+        return -EINVAL;
+    }
+    return apply_option(o, OPT_TAINT, spec);
+}
+
+static int config_entry(struct corral_kubelet_options *o, const char *file, const char *key,
+                        const json_t *v)
+{
+    char buf[64], spec[512];
+    if (strcmp(key, "labels") == 0 && json_is_object(v)) {
+        const char *k;
+        json_t *val;
+        json_object_foreach((json_t *)v, k, val)
+        {
+            snprintf(spec, sizeof(spec), "%s=%s", k,
+                     json_is_string(val) ? json_string_value(val) : "(not a string)");
+            if (apply_option(o, OPT_LABEL, spec) < 0)
+                return -EINVAL;
+        }
+        return 0;
+    }
+    if (strcmp(key, "taints") == 0 && json_is_array(v)) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(v, i, t)
+        {
+            if (config_taint(o, file, t) < 0)
+                return -EINVAL;
+        }
+        return 0;
+    }
+    if (strcmp(key, "cgroups") == 0 && json_is_boolean(v)) {
+        o->cgroups = json_is_true(v);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++) {
+        if (strcmp(key, config_keys[i].key) != 0)
+            continue;
+        int opt = config_keys[i].opt;
+        bool kept = opt == OPT_TOPOLOGY || opt == OPT_APISERVER || opt == OPT_KUBECONFIG ||
+                    opt == OPT_STATE_DIR || opt == OPT_NAME || opt == OPT_ADDRESS ||
+                    opt == OPT_PROVIDER || opt == OPT_ZONE || opt == OPT_REGION;
+        if (kept && !json_is_string(v)) { /* these keep a pointer to the text */
+            fprintf(stderr, "corral kubelet: %s: %s must be a string\n", file, key);
+            return -EINVAL;
+        }
+        const char *text = scalar_text(v, buf, sizeof(buf));
+        if (!text) {
+            fprintf(stderr, "corral kubelet: %s: %s must be a string or a number\n", file, key);
+            return -EINVAL;
+        }
+        /* numbers are parsed at once; strings stay in the config document, which lives on */
+        return apply_option(o, opt, text);
+    }
+    fprintf(stderr, "corral kubelet: %s: unknown setting \"%s\" (or of the wrong type)\n", file,
+            key);
+    return -EINVAL;
+}
+
+/* Finds --config FILE (or --config=FILE) before the options proper are parsed. */
+static const char *config_path(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+        else if (strcmp(argv[i], "--") == 0)
+            break;
+    }
+    return path;
+}
+
+static int load_config(struct corral_kubelet_options *o, const char *path)
+{
+    json_t *docs = NULL;
+    struct corral_parse_error pe = {0};
+    int rc = corral_yaml_load_file(path, &docs, &pe);
+    if (rc < 0) {
+        if (pe.line)
+            fprintf(stderr, "corral kubelet: %s:%d:%d: %s\n", path, pe.line, pe.column, pe.message);
+        else
+            fprintf(stderr, "corral kubelet: %s: %s\n", path, strerror(-rc));
+        return -EINVAL;
+    }
+    o->config = json_incref(json_array_get(docs, 0));
+    json_decref(docs);
+    if (!json_is_object(o->config)) {
+        fprintf(stderr, "corral kubelet: %s: expected a mapping of settings\n", path);
+        return -EINVAL;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(o->config, key, v)
+    {
+        if (config_entry(o, path, key, v) < 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
 int corral_kubelet_parse_args(int argc, char **argv, struct corral_kubelet_options *opts)
 {
     set_defaults(opts);
+    const char *config = config_path(argc, argv);
+    if (config && load_config(opts, config) < 0)
+        return -EINVAL;
     optind = 1;
     opterr = 0;
     for (;;) {
@@ -338,7 +509,8 @@ void corral_kubelet_options_free(struct corral_kubelet_options *opts)
 {
     json_decref(opts->node.labels);
     json_decref(opts->node.taints);
-    opts->node.labels = opts->node.taints = NULL;
+    json_decref(opts->config);
+    opts->node.labels = opts->node.taints = opts->config = NULL;
 }
 
 static int print_node(const struct corral_topology *topo, const struct corral_kubelet_options *o)

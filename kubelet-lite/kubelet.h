@@ -27,6 +27,7 @@ struct corral_kubelet_options {
     int64_t log_max_bytes;          /* --log-max-size (default 10Mi) */
     int log_max_files;              /* --log-max-files (default 5) */
     bool cgroups;                   /* false with --no-cgroups */
+    json_t *config;                 /* the --config document (strings above may point into it) */
 };
 
 /* The entry point of `corral kubelet`. Returns the process exit status. */

@@ -9,6 +9,7 @@
 #include "framework.h"
 
 #include "log.h"
+#include "meta.h"
 #include "quantity.h"
 #include "selector.h"
 
@@ -450,14 +451,7 @@ static const struct corral_value *value_get(const struct corral_value *obj, cons
 
 static const struct corral_value *value_path(const struct corral_value *obj, const char *path)
 {
-    json_t *cur = JV(obj);
-    while (cur && path && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        cur = json_object_getn(cur, path, n);
-        path = dot ? dot + 1 : NULL;
-    }
-    return CV(cur);
+    return CV(corral_meta_path(JV(obj), path));
 }
 
 static size_t value_size(const struct corral_value *v)

@@ -70,6 +70,7 @@
 #define NS_WATCH "bench-watch"
 #define SENT_ANNOTATION "bench.corral.io/sent-ns"
 #define REQ_MAX 4096
+#define STALL_NS (60ull * 1000000000ull) /* a run with no answer for this long fails */
 #define LINE_MAX_BYTES 65536
 
 static size_t n_pods = 100000;
@@ -498,10 +499,17 @@ static void load_run(struct load *l)
         DIE("out of memory");
     conns_open(l, cs, ep);
     l->start_ns = now_ns();
+    uint64_t last_done = 0, progress_ns = l->start_ns;
     for (;;) {
         int wait_ms = load_fill(l, cs, ep);
         if (!load_more(l, now_ns()) && busy_count(cs, l->nconn) == 0)
             break;
+        if (l->done != last_done) {
+            last_done = l->done;
+            progress_ns = now_ns();
+        } else if (now_ns() - progress_ns > STALL_NS) {
+            DIE("no answer from the server for %llu s", STALL_NS / 1000000000ull);
+        }
         struct epoll_event evs[256];
         int n = epoll_wait(ep, evs, 256, wait_ms);
         for (int i = 0; i < n; i++) {

@@ -109,11 +109,10 @@ static json_t *pod_names(struct corral_client *c)
         json_array_foreach(json_object_get(l, "items"), i, p)
         {
             if (!json_object_get(json_object_get(p, "metadata"), "deletionTimestamp"))
-                json_array_append(names, json_object_get(json_object_get(p, "metadata"),
-                                                         "name"));
+                json_array_append(names, json_object_get(json_object_get(p, "metadata"), "name"));
         }
-        const char *next = json_string_value(json_object_get(json_object_get(l, "metadata"),
-                                                             "continue"));
+        const char *next =
+            json_string_value(json_object_get(json_object_get(l, "metadata"), "continue"));
         cont = next && *next ? strdup(next) : NULL;
         json_decref(l);
     } while (cont);
@@ -127,8 +126,8 @@ static void set_ready(struct corral_client *c, const char *name, bool ready, int
     snprintf(ip, sizeof(ip), "10.%d.%d.%d", 8 + i / 62500, (i / 250) % 250, i % 250 + 2);
     time_t t = time(NULL);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    json_t *patch = json_pack("{s:{s:s, s:s, s:[{s:s, s:s, s:s}]}}", "status", "phase",
-                              "Running", "podIP", ip, "conditions", "type", "Ready", "status",
+    json_t *patch = json_pack("{s:{s:s, s:s, s:[{s:s, s:s, s:s}]}}", "status", "phase", "Running",
+                              "podIP", ip, "conditions", "type", "Ready", "status",
                               ready ? "True" : "False", "lastTransitionTime", ts);
     if (corral_client_patch(c, path, CORRAL_PATCH_MERGE, patch, NULL) < 0)
         die("cannot patch a pod status");
@@ -155,8 +154,8 @@ static void mark_all_ready(struct corral_client *c, json_t *names)
     struct marker m[WRITERS];
     for (int i = 0; i < WRITERS; i++) {
         m[i] = (struct marker){.names = names, .from = (size_t)i, .step = WRITERS};
-        if (corral_client_clone(c, &m[i].c) < 0 || pthread_create(&m[i].t, NULL, mark_main,
-                                                                  &m[i]) != 0)
+        if (corral_client_clone(c, &m[i].c) < 0 ||
+            pthread_create(&m[i].t, NULL, mark_main, &m[i]) != 0)
             die("cannot start the status writers");
     }
     for (int i = 0; i < WRITERS; i++) {
@@ -212,8 +211,8 @@ struct side {
 static void *side_main(void *arg)
 {
     struct side *s = arg;
-    json_t *cm = json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", "v1", "kind",
-                           "ConfigMap", "metadata", "name", "side", "data", "n", "0");
+    json_t *cm = json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+                           "metadata", "name", "side", "data", "n", "0");
     corral_client_create(s->c, NS "/configmaps", cm, NULL);
     json_decref(cm);
     for (int i = 0; !atomic_load(&s->stop) && s->n < 100000; i++) {
@@ -221,8 +220,7 @@ static void *side_main(void *arg)
         snprintf(v, sizeof(v), "%d", i);
         json_t *patch = json_pack("{s:{s:s}}", "data", "n", v);
         double t0 = now_s();
-        if (corral_client_patch(s->c, NS "/configmaps/side", CORRAL_PATCH_MERGE, patch, NULL) ==
-            0)
+        if (corral_client_patch(s->c, NS "/configmaps/side", CORRAL_PATCH_MERGE, patch, NULL) == 0)
             s->lat[s->n++] = (now_s() - t0) * 1000.0;
         json_decref(patch);
         usleep(10000);
@@ -233,8 +231,14 @@ static void *side_main(void *arg)
 static struct corral_daemon start(const char *dir, bool controllers)
 {
     struct corral_daemon d;
-    const char *argv[] = {"apiserver", "--listen", "127.0.0.1:0", "--data-dir", dir,
-                          "--insecure-http", controllers ? NULL : "--no-controllers", NULL};
+    const char *argv[] = {"apiserver",
+                          "--listen",
+                          "127.0.0.1:0",
+                          "--data-dir",
+                          dir,
+                          "--insecure-http",
+                          controllers ? NULL : "--no-controllers",
+                          NULL};
     if (corral_daemon_start(&d, argv, 120000) < 0)
         die("cannot start the apiserver");
     return d;
@@ -255,11 +259,11 @@ static void find_rs(struct corral_client *c)
         json_t *l = NULL;
         if (corral_client_get(c, APPS "/replicasets?labelSelector=app%3Dbench", &l) == 0 &&
             json_array_size(json_object_get(l, "items")) == 1)
-            snprintf(rs_path, sizeof(rs_path), APPS "/replicasets/%s",
-                     json_string_value(json_object_get(json_object_get(json_array_get(
-                                                           json_object_get(l, "items"), 0),
-                                                                       "metadata"),
-                                                       "name")));
+            snprintf(
+                rs_path, sizeof(rs_path), APPS "/replicasets/%s",
+                json_string_value(json_object_get(
+                    json_object_get(json_array_get(json_object_get(l, "items"), 0), "metadata"),
+                    "name")));
         json_decref(l);
         usleep(10000);
     }
@@ -271,8 +275,8 @@ static void one_pod_latency(struct corral_client *c, json_t *names, long n)
 {
     double lat[20];
     for (int i = 0; i < 20; i++) {
-        const char *name = json_string_value(json_array_get(names, (size_t)(i * 37) %
-                                                                       json_array_size(names)));
+        const char *name =
+            json_string_value(json_array_get(names, (size_t)(i * 37) % json_array_size(names)));
         double t0 = now_s();
         set_ready(c, name, false, i);
         wait_status(c, rs_path, "readyReplicas", n - 1, 60);
@@ -305,9 +309,9 @@ int main(int argc, char **argv)
            json_pack("{s:s, s:s, s:{s:s}, s:{s:I, s:{s:{s:s}}, s:{s:{s:{s:s}}, s:{s:[{s:s, "
                      "s:s}]}}}}",
                      "apiVersion", "apps/v1", "kind", "Deployment", "metadata", "name", "bench",
-                     "spec", "replicas", (json_int_t)n, "selector", "matchLabels", "app",
-                     "bench", "template", "metadata", "labels", "app", "bench", "spec",
-                     "containers", "name", "main", "image", "bench:1"));
+                     "spec", "replicas", (json_int_t)n, "selector", "matchLabels", "app", "bench",
+                     "template", "metadata", "labels", "app", "bench", "spec", "containers", "name",
+                     "main", "image", "bench:1"));
     find_rs(c);
     wait_status(c, rs_path, "replicas", n, 1800);
     double created = now_s() - t0;

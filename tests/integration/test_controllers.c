@@ -59,7 +59,7 @@ static void sleep_ms(int ms)
         while (!(cond) && now_s() < until_)                                                        \
             sleep_ms(50);                                                                          \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: timed out after %g s waiting for %s\n", __FILE__, __LINE__,  \
+            fprintf(stderr, "%s:%d: timed out after %g s waiting for %s\n", __FILE__, __LINE__,    \
                     (double)(secs), #cond);                                                        \
             abort();                                                                               \
         }                                                                                          \
@@ -70,8 +70,15 @@ static char last_dir[600];
 static struct corral_daemon start_apiserver_in(const char *dir, const char *grace)
 {
     struct corral_daemon d;
-    const char *argv[] = {"apiserver", "--listen", "127.0.0.1:0", "--data-dir", dir,
-                          "--insecure-http", grace ? "--node-grace-seconds" : NULL, grace, NULL};
+    const char *argv[] = {"apiserver",
+                          "--listen",
+                          "127.0.0.1:0",
+                          "--data-dir",
+                          dir,
+                          "--insecure-http",
+                          grace ? "--node-grace-seconds" : NULL,
+                          grace,
+                          NULL};
     CHECK(corral_daemon_start(&d, argv, 20000) == 0);
     return d;
 }
@@ -170,15 +177,15 @@ static const char *condition(const json_t *obj, const char *type, const char *fi
 }
 
 /* The test plays kubelet: writes a pod's phase, readiness and IP through pods/NAME/status. */
-static void set_pod_status(struct corral_client *c, const char *name, const char *phase,
-                           bool ready, const char *ip)
+static void set_pod_status(struct corral_client *c, const char *name, const char *phase, bool ready,
+                           const char *ip)
 {
     char path[512], ts[21];
     snprintf(path, sizeof(path), NS "/pods/%s/status", name);
     corral_meta_format_time(time(NULL), ts);
-    json_t *patch = json_pack("{s:{s:s, s:[{s:s, s:s, s:s}]}}", "status", "phase", phase,
-                              "conditions", "type", "Ready", "status", ready ? "True" : "False",
-                              "lastTransitionTime", ts);
+    json_t *patch =
+        json_pack("{s:{s:s, s:[{s:s, s:s, s:s}]}}", "status", "phase", phase, "conditions", "type",
+                  "Ready", "status", ready ? "True" : "False", "lastTransitionTime", ts);
     if (ip)
         json_object_set_new(json_object_get(patch, "status"), "podIP", json_string(ip));
     int rc = corral_client_patch(c, path, CORRAL_PATCH_MERGE, patch, NULL);
@@ -190,9 +197,9 @@ static void bind_pod(struct corral_client *c, const char *name, const char *node
 {
     char path[512];
     snprintf(path, sizeof(path), NS "/pods/%s/binding", name);
-    json_t *b = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s}}", "apiVersion", "v1", "kind",
-                          "Binding", "metadata", "name", name, "target", "kind", "Node", "name",
-                          node);
+    json_t *b =
+        json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s}}", "apiVersion", "v1", "kind", "Binding",
+                  "metadata", "name", name, "target", "kind", "Node", "name", node);
     CHECK(corral_client_create(c, path, b, NULL) == 0);
     json_decref(b);
 }
@@ -224,8 +231,7 @@ static size_t set_all_pods(struct corral_client *c, const char *selector, const 
     json_t *p;
     json_array_foreach(items, i, p)
     {
-        const char *cur = json_string_value(json_object_get(json_object_get(p, "status"),
-                                                            "phase"));
+        const char *cur = json_string_value(json_object_get(json_object_get(p, "status"), "phase"));
         if (deleting(p) || (cur && strcmp(cur, phase) == 0))
             continue;
         set_pod_status(c, name_of(p), phase, false, NULL);
@@ -245,9 +251,8 @@ static json_t *pod_template(const char *app, const char *image)
 static json_t *deployment(const char *name, int replicas, const char *image)
 {
     return json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, s:o}}", "apiVersion", "apps/v1",
-                     "kind", "Deployment", "metadata", "name", name, "spec", "replicas",
-                     replicas, "selector", "matchLabels", "app", name, "template",
-                     pod_template(name, image));
+                     "kind", "Deployment", "metadata", "name", name, "spec", "replicas", replicas,
+                     "selector", "matchLabels", "app", name, "template", pod_template(name, image));
 }
 
 static void create(struct corral_client *c, const char *collection, json_t *obj)
@@ -283,8 +288,8 @@ static bool deploy_done(struct corral_client *c, const char *name, long replicas
     char path[256];
     snprintf(path, sizeof(path), APPS "/deployments/%s", name);
     json_t *d = get(c, path);
-    bool ok = d && int_at(d, "status", "observedGeneration") >= int_at(d, "metadata",
-                                                                        "generation") &&
+    bool ok = d &&
+              int_at(d, "status", "observedGeneration") >= int_at(d, "metadata", "generation") &&
               int_at(d, "status", "updatedReplicas") == replicas &&
               int_at(d, "status", "replicas") == replicas &&
               int_at(d, "status", "availableReplicas") == replicas;
@@ -307,9 +312,8 @@ static size_t pods_with_finalizers(struct corral_client *c, const char *selector
     json_t *items = list(c, NS "/pods", selector);
     size_t i, held = 0;
     json_t *p;
-    json_array_foreach(items, i, p)
-        held += json_array_size(json_object_get(json_object_get(p, "metadata"), "finalizers")) >
-                0;
+    json_array_foreach(items, i, p) held +=
+        json_array_size(json_object_get(json_object_get(p, "metadata"), "finalizers")) > 0;
     json_decref(items);
     return held;
 }
@@ -317,8 +321,7 @@ static size_t pods_with_finalizers(struct corral_client *c, const char *selector
 static size_t owner_refs(struct corral_client *c, const char *path)
 {
     json_t *o = get(c, path);
-    size_t n = json_array_size(json_object_get(json_object_get(o, "metadata"),
-                                               "ownerReferences"));
+    size_t n = json_array_size(json_object_get(json_object_get(o, "metadata"), "ownerReferences"));
     json_decref(o);
     return n;
 }
@@ -342,23 +345,22 @@ static void test_deployment_creates_replicaset_and_pods(void)
     CHECK_INT_EQ(json_array_size(rses), 1);
     json_t *rs = json_array_get(rses, 0);
     json_t *dep = get(c, APPS "/deployments/web");
-    json_t *ref = json_array_get(json_object_get(json_object_get(rs, "metadata"),
-                                                 "ownerReferences"),
-                                 0);
+    json_t *ref =
+        json_array_get(json_object_get(json_object_get(rs, "metadata"), "ownerReferences"), 0);
     CHECK_STR_EQ(json_string_value(json_object_get(ref, "kind")), "Deployment");
     CHECK_STR_EQ(json_string_value(json_object_get(ref, "uid")), uid_of(dep));
     CHECK(json_is_true(json_object_get(ref, "controller")));
     CHECK(json_is_true(json_object_get(ref, "blockOwnerDeletion")));
-    const char *hash = json_string_value(json_object_get(corral_meta_labels(rs),
-                                                         "pod-template-hash"));
+    const char *hash =
+        json_string_value(json_object_get(corral_meta_labels(rs), "pod-template-hash"));
     CHECK(hash && strlen(hash) >= 6);
     char want[128];
     snprintf(want, sizeof(want), "web-%s", hash);
     CHECK_STR_EQ(name_of(rs), want);
-    CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(json_object_get(
-                                                       json_object_get(rs, "spec"), "selector"),
-                                                                   "matchLabels"),
-                                                   "pod-template-hash")),
+    CHECK_STR_EQ(json_string_value(json_object_get(
+                     json_object_get(json_object_get(json_object_get(rs, "spec"), "selector"),
+                                     "matchLabels"),
+                     "pod-template-hash")),
                  hash);
     CHECK_STR_EQ(json_string_value(json_object_get(corral_meta_annotations(rs),
                                                    "deployment.kubernetes.io/revision")),
@@ -369,16 +371,14 @@ static void test_deployment_creates_replicaset_and_pods(void)
     json_t *p;
     json_array_foreach(pods, i, p)
     {
-        json_t *pref = json_array_get(json_object_get(json_object_get(p, "metadata"),
-                                                      "ownerReferences"),
-                                      0);
+        json_t *pref =
+            json_array_get(json_object_get(json_object_get(p, "metadata"), "ownerReferences"), 0);
         CHECK_STR_EQ(json_string_value(json_object_get(pref, "kind")), "ReplicaSet");
         CHECK_STR_EQ(json_string_value(json_object_get(pref, "uid")), uid_of(rs));
         CHECK(json_is_true(json_object_get(pref, "controller")));
         CHECK(json_is_true(json_object_get(pref, "blockOwnerDeletion")));
         CHECK(strncmp(name_of(p), want, strlen(want)) == 0);
-        CHECK_STR_EQ(json_string_value(json_object_get(corral_meta_labels(p),
-                                                       "pod-template-hash")),
+        CHECK_STR_EQ(json_string_value(json_object_get(corral_meta_labels(p), "pod-template-hash")),
                      hash);
     }
     /* ready pods make the Deployment available and complete */
@@ -447,8 +447,8 @@ static void test_rolling_update_keeps_availability(void)
     struct corral_client *c = client_for(&d);
     json_t *dep = deployment("roll", 4, "app:v1");
     json_object_set_new(json_object_get(dep, "spec"), "strategy",
-                        json_pack("{s:s, s:{s:i, s:i}}", "type", "RollingUpdate",
-                                  "rollingUpdate", "maxSurge", 1, "maxUnavailable", 1));
+                        json_pack("{s:s, s:{s:i, s:i}}", "type", "RollingUpdate", "rollingUpdate",
+                                  "maxSurge", 1, "maxUnavailable", 1));
     create(c, APPS "/deployments", dep);
     WAIT_FOR(live_pods(c, "app=roll") == 4, 10);
     ready_all(c, "app=roll");
@@ -493,19 +493,18 @@ static void test_rolling_update_keeps_availability(void)
     {
         if (deleting(p))
             continue;
-        CHECK_STR_EQ(json_string_value(json_object_get(
-                         json_array_get(json_object_get(json_object_get(p, "spec"),
-                                                        "containers"),
-                                        0),
-                         "image")),
-                     "app:v2");
+        CHECK_STR_EQ(
+            json_string_value(json_object_get(
+                json_array_get(json_object_get(json_object_get(p, "spec"), "containers"), 0),
+                "image")),
+            "app:v2");
     }
     json_t *rses = list(c, APPS "/replicasets", "app=roll");
     CHECK_INT_EQ(json_array_size(rses), 2);
     json_array_foreach(rses, i, p)
     {
-        const char *rev = json_string_value(json_object_get(corral_meta_annotations(p),
-                                                            "deployment.kubernetes.io/revision"));
+        const char *rev = json_string_value(
+            json_object_get(corral_meta_annotations(p), "deployment.kubernetes.io/revision"));
         CHECK_INT_EQ(int_at(p, "spec", "replicas"), strcmp(rev, "2") == 0 ? 4 : 0);
     }
     json_t *dd = get(c, APPS "/deployments/roll");
@@ -577,17 +576,16 @@ static void test_replicaset_adopts_and_replaces(void)
                                "v1", "kind", "Pod", "metadata", "name", "stray", "labels", "app",
                                "rs", "spec", "containers", "name", "main", "image", "x:1");
     create(c, NS "/pods", orphan);
-    json_t *rs = json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, s:o}}", "apiVersion",
-                           "apps/v1", "kind", "ReplicaSet", "metadata", "name", "rs", "spec",
-                           "replicas", 3, "selector", "matchLabels", "app", "rs", "template",
-                           pod_template("rs", "x:1"));
+    json_t *rs =
+        json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, s:o}}", "apiVersion", "apps/v1", "kind",
+                  "ReplicaSet", "metadata", "name", "rs", "spec", "replicas", 3, "selector",
+                  "matchLabels", "app", "rs", "template", pod_template("rs", "x:1"));
     create(c, APPS "/replicasets", rs);
     WAIT_FOR(live_pods(c, "app=rs") == 3, 10);
     json_t *stray = get(c, NS "/pods/stray");
     json_t *owner = get(c, APPS "/replicasets/rs");
-    json_t *ref = json_array_get(json_object_get(json_object_get(stray, "metadata"),
-                                                 "ownerReferences"),
-                                 0);
+    json_t *ref =
+        json_array_get(json_object_get(json_object_get(stray, "metadata"), "ownerReferences"), 0);
     CHECK_STR_EQ(json_string_value(json_object_get(ref, "uid")), uid_of(owner));
     /* a pod that fails is replaced; the failed one stays, not counted */
     set_pod_status(c, "stray", "Failed", false, NULL);
@@ -597,8 +595,7 @@ static void test_replicaset_adopts_and_replaces(void)
     json_t *p;
     json_array_foreach(items, i, p)
     {
-        const char *ph = json_string_value(json_object_get(json_object_get(p, "status"),
-                                                           "phase"));
+        const char *ph = json_string_value(json_object_get(json_object_get(p, "status"), "phase"));
         running += strcmp(ph, "Failed") != 0;
     }
     CHECK_INT_EQ(running, 3);
@@ -643,10 +640,11 @@ static void test_job_runs_to_completion(void)
     json_t *pods = list(c, NS "/pods", "job-name=calc");
     json_t *p0 = json_array_get(pods, 0);
     CHECK(strncmp(name_of(p0), "calc-", 5) == 0);
-    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(
-                     json_object_get(json_object_get(p0, "metadata"), "ownerReferences"), 0),
-                                                   "kind")),
-                 "Job");
+    CHECK_STR_EQ(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(p0, "metadata"), "ownerReferences"), 0),
+            "kind")),
+        "Job");
     json_decref(pods);
     json_t *j = get(c, BATCH "/jobs/calc");
     CHECK_INT_EQ(int_at(j, "status", "active"), 2);
@@ -731,8 +729,7 @@ static void test_job_deadline_indexed_ttl(void)
     /* Indexed: one pod per index, each told its index */
     json_t *idx = job("idx", 3, 3, 6);
     json_object_set_new(json_object_get(idx, "spec"), "completionMode", json_string("Indexed"));
-    json_object_set_new(json_object_get(idx, "spec"), "ttlSecondsAfterFinished",
-                        json_integer(1));
+    json_object_set_new(json_object_get(idx, "spec"), "ttlSecondsAfterFinished", json_integer(1));
     create(c, BATCH "/jobs", idx);
     WAIT_FOR(live_pods(c, "job-name=idx") == 3, 10);
     json_t *pods = list(c, NS "/pods", "job-name=idx");
@@ -745,10 +742,8 @@ static void test_job_deadline_indexed_ttl(void)
             corral_meta_annotations(p), "batch.kubernetes.io/job-completion-index"));
         CHECK(v && atoi(v) >= 0 && atoi(v) < 3);
         seen[atoi(v)] = true;
-        json_t *env = json_object_get(json_array_get(json_object_get(json_object_get(p, "spec"),
-                                                                     "containers"),
-                                                     0),
-                                      "env");
+        json_t *env = json_object_get(
+            json_array_get(json_object_get(json_object_get(p, "spec"), "containers"), 0), "env");
         CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(env, 0), "value")), v);
     }
     CHECK(seen[0] && seen[1] && seen[2]);
@@ -779,8 +774,7 @@ static size_t addresses(const json_t *ep, const char *field)
     return n;
 }
 
-static bool endpoints_are(struct corral_client *c, const char *name, size_t ready,
-                          size_t not_ready)
+static bool endpoints_are(struct corral_client *c, const char *name, size_t ready, size_t not_ready)
 {
     json_t *ep = endpoints_of(c, name);
     bool ok = ep && addresses(ep, "addresses") == ready &&
@@ -793,10 +787,10 @@ static void test_endpoints_follow_readiness(void)
 {
     struct corral_daemon d = start_apiserver(NULL);
     struct corral_client *c = client_for(&d);
-    json_t *svc = json_pack("{s:s, s:s, s:{s:s}, s:{s:{s:s}, s:[{s:s, s:i, s:s}]}}",
-                            "apiVersion", "v1", "kind", "Service", "metadata", "name", "front",
-                            "spec", "selector", "app", "front", "ports", "name", "web", "port",
-                            80, "targetPort", "http");
+    json_t *svc =
+        json_pack("{s:s, s:s, s:{s:s}, s:{s:{s:s}, s:[{s:s, s:i, s:s}]}}", "apiVersion", "v1",
+                  "kind", "Service", "metadata", "name", "front", "spec", "selector", "app",
+                  "front", "ports", "name", "web", "port", 80, "targetPort", "http");
     create(c, NS "/services", svc);
     create(c, APPS "/deployments", deployment("front", 2, "nginx:1.25"));
     WAIT_FOR(live_pods(c, "app=front") == 2, 10);
@@ -813,8 +807,7 @@ static void test_endpoints_follow_readiness(void)
     CHECK_STR_EQ(json_string_value(json_object_get(port, "name")), "web");
     json_t *addr = json_array_get(json_object_get(sub, "addresses"), 0);
     CHECK_STR_EQ(json_string_value(json_object_get(addr, "ip")), "10.9.0.1");
-    CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(addr, "targetRef"), "name")),
-                 a);
+    CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(addr, "targetRef"), "name")), a);
     json_decref(ep);
     set_pod_status(c, b, "Running", true, "10.9.0.2");
     WAIT_FOR(endpoints_are(c, "front", 2, 0), 10);
@@ -848,8 +841,9 @@ static void write_lease(struct corral_client *c, const char *node)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     corral_meta_format_microtime(&now, ts);
-    snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/"
-                                 "leases/%s",
+    snprintf(path, sizeof(path),
+             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/"
+             "leases/%s",
              node);
     json_t *patch = json_pack("{s:{s:s}}", "spec", "renewTime", ts);
     corral_client_patch(c, path, CORRAL_PATCH_MERGE, patch, NULL);
@@ -880,8 +874,7 @@ static void create_node(struct corral_client *c, const char *name)
     create(c, "/api/v1/nodes",
            json_pack("{s:s, s:s, s:{s:s}, s:{s:[{s:s, s:s, s:s, s:s}]}}", "apiVersion", "v1",
                      "kind", "Node", "metadata", "name", name, "status", "conditions", "type",
-                     "Ready", "status", "True", "reason", "KubeletReady", "lastHeartbeatTime",
-                     hb));
+                     "Ready", "status", "True", "reason", "KubeletReady", "lastHeartbeatTime", hb));
     create(c, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
            json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:i, s:s}}", "apiVersion",
                      "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name", name,
@@ -912,8 +905,8 @@ static const char *node_ready(struct corral_client *c, const char *node, char *b
     char path[256];
     snprintf(path, sizeof(path), "/api/v1/nodes/%s", node);
     json_t *n = get(c, path);
-    snprintf(buf, len, "%s", n && condition(n, "Ready", "status") ? condition(n, "Ready", "status")
-                                                                  : "");
+    snprintf(buf, len, "%s",
+             n && condition(n, "Ready", "status") ? condition(n, "Ready", "status") : "");
     json_decref(n);
     return buf;
 }
@@ -968,8 +961,7 @@ static void failover(struct corral_client *c, const char *app, int toleration, d
                                       "effect", "NoExecute", "tolerationSeconds", toleration));
     json_t *rs = json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, s:o}}", "apiVersion",
                            "apps/v1", "kind", "ReplicaSet", "metadata", "name", app, "spec",
-                           "replicas", 3, "selector", "matchLabels", "app", app, "template",
-                           tmpl);
+                           "replicas", 3, "selector", "matchLabels", "app", app, "template", tmpl);
     create(c, APPS "/replicasets", rs);
     char sel[64];
     snprintf(sel, sizeof(sel), "app=%s", app);
@@ -993,8 +985,7 @@ static void failover(struct corral_client *c, const char *app, int toleration, d
     atomic_store(&r.run, false);
     sleep_ms(400);
     double lost = atomic_load(&r.last);
-    WAIT_FOR(node_has_taint(c, "gpu-1", "node.kubernetes.io/unreachable", "NoExecute"),
-             grace + 10);
+    WAIT_FOR(node_has_taint(c, "gpu-1", "node.kubernetes.io/unreachable", "NoExecute"), grace + 10);
     double t_taint = now_s() - lost;
     CHECK(node_has_taint(c, "gpu-1", "node.kubernetes.io/unreachable", "NoSchedule"));
     CHECK_STR_EQ(node_ready(c, "gpu-1", buf, sizeof(buf)), "Unknown");
@@ -1005,11 +996,12 @@ static void failover(struct corral_client *c, const char *app, int toleration, d
     WAIT_FOR(new_pods(c, sel, uids) == 3, budget);
     double t_replaced = now_s() - lost;
     WAIT_FOR(old_left(c, sel, uids) == 0, 10);
-    fprintf(stderr, "failover (grace %.0f s, toleration %d s): tainted %.1f s, replaced %.1f s "
-                    "after the last lease renewal\n",
+    fprintf(stderr,
+            "failover (grace %.0f s, toleration %d s): tainted %.1f s, replaced %.1f s "
+            "after the last lease renewal\n",
             grace, toleration < 0 ? 20 : toleration, t_taint, t_replaced);
-    printf("node_loss_to_taint_%s=%.1f s\nnode_loss_to_replacement_%s=%.1f s\n", app, t_taint,
-           app, t_replaced);
+    printf("node_loss_to_taint_%s=%.1f s\nnode_loss_to_replacement_%s=%.1f s\n", app, t_taint, app,
+           t_replaced);
     fflush(stdout);
     CHECK(t_replaced < budget);
 
@@ -1035,8 +1027,8 @@ static long long event_count(struct corral_client *c, const char *name, const ch
     json_array_foreach(items, i, e)
     {
         const char *r = json_string_value(json_object_get(e, "reason"));
-        const char *o = json_string_value(json_object_get(json_object_get(e, "involvedObject"),
-                                                          "name"));
+        const char *o =
+            json_string_value(json_object_get(json_object_get(e, "involvedObject"), "name"));
         long long k = json_integer_value(json_object_get(e, "count"));
         if (r && o && strcmp(r, reason) == 0 && strcmp(o, name) == 0 && k > n)
             n = k;
@@ -1090,8 +1082,8 @@ static void test_terminating_pods_on_lost_node(void)
            json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:[{s:s, s:s, s:s}], s:[{s:s, s:s}]}}",
                      "apiVersion", "v1", "kind", "Pod", "metadata", "name", "stuck", "spec",
                      "terminationGracePeriodSeconds", 2, "tolerations", "key",
-                     "node.kubernetes.io/unreachable", "operator", "Exists", "effect",
-                     "NoExecute", "containers", "name", "main", "image", "x:1"));
+                     "node.kubernetes.io/unreachable", "operator", "Exists", "effect", "NoExecute",
+                     "containers", "name", "main", "image", "x:1"));
     bind_pod(c, "stuck", "gpu-2");
     set_pod_status(c, "stuck", "Running", true, "10.3.0.1");
     /* a graceful delete on a healthy node waits for the kubelet (there is none here) */
@@ -1151,8 +1143,8 @@ static void test_cascading_deletes(void)
     WAIT_FOR(!exists(c, APPS "/deployments/or"), 10);
     json_t *rses = list(c, APPS "/replicasets", "app=or");
     CHECK_INT_EQ(json_array_size(rses), 1);
-    CHECK(!json_object_get(json_object_get(json_array_get(rses, 0), "metadata"),
-                           "ownerReferences"));
+    CHECK(
+        !json_object_get(json_object_get(json_array_get(rses, 0), "metadata"), "ownerReferences"));
     json_decref(rses);
     sleep_ms(1000);
     CHECK_INT_EQ(live_pods(c, "app=or"), 2);
@@ -1190,8 +1182,7 @@ static void test_restart_changes_nothing(void)
     ready_all(c, "app=keep");
     WAIT_FOR(deploy_done(c, "keep", 3), 10);
     set_all_pods(c, "job-name=half", "Succeeded");
-    WAIT_FOR(status_is(c, BATCH "/jobs/half", "succeeded", 2) &&
-                 live_pods(c, "job-name=half") == 4,
+    WAIT_FOR(status_is(c, BATCH "/jobs/half", "succeeded", 2) && live_pods(c, "job-name=half") == 4,
              10);
     json_t *before = list(c, NS "/pods", NULL);
     finish(c, &d);
@@ -1206,8 +1197,8 @@ static void test_restart_changes_nothing(void)
     json_array_foreach(before, i, p)
     {
         bool same = false;
-        json_array_foreach(after, j, q) same |= strcmp(uid_of(p), uid_of(q)) == 0 &&
-                                                 deleting(p) == deleting(q);
+        json_array_foreach(after, j, q) same |=
+            strcmp(uid_of(p), uid_of(q)) == 0 && deleting(p) == deleting(q);
         CHECK(same);
     }
     CHECK(deploy_done(c, "keep", 3));
@@ -1288,8 +1279,8 @@ static struct corral_daemon start_on_etcd(const char *etcd, char *listen, size_t
 {
     snprintf(listen, len, "127.0.0.1:%d", corral_test_free_port());
     struct corral_daemon d;
-    const char *argv[] = {"apiserver", "--listen", listen, "--etcd-servers", etcd,
-                          "--insecure-http", NULL};
+    const char *argv[] = {"apiserver", "--listen",        listen, "--etcd-servers",
+                          etcd,        "--insecure-http", NULL};
     CHECK(corral_daemon_start(&d, argv, 30000) == 0);
     return d;
 }
@@ -1312,8 +1303,8 @@ static void test_one_leader_among_apiservers(void)
     json_t *lease = get(ca, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/"
                             "corral-controllers");
     CHECK(lease != NULL);
-    const char *holder = json_string_value(json_object_get(json_object_get(lease, "spec"),
-                                                           "holderIdentity"));
+    const char *holder =
+        json_string_value(json_object_get(json_object_get(lease, "spec"), "holderIdentity"));
     bool a_leads = holder && strstr(holder, la) != NULL;
     CHECK(a_leads || (holder && strstr(holder, lb) != NULL));
     json_decref(lease);

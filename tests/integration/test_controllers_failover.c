@@ -22,7 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define H100 CORRAL_SHARED_DIR "/hwloc-topologies/dell-xe8640_2xXeon8480_4xH100-SXM5_nvlink_cuda-nvml-opencl.xml"
+#define H100                                                                                       \
+    CORRAL_SHARED_DIR                                                                              \
+        "/hwloc-topologies/dell-xe8640_2xXeon8480_4xH100-SXM5_nvlink_cuda-nvml-opencl.xml"
 #define NS "/api/v1/namespaces/default"
 
 static double now_s(void)
@@ -45,10 +47,11 @@ static void agent_up(struct corral_daemon *d, const char *api, const char *kubec
 {
     char state[600];
     snprintf(state, sizeof(state), "%s/state-%s", corral_test_tmpdir(), name);
-    const char *argv[] = {"kubelet",    "--apiserver",       api,   "--kubeconfig", kubeconfig,
-                          "--name",     name,                "--state-dir", state,  "--address",
-                          address,      "--port",            "0",   "--topology",   H100,
-                          "--heartbeat-interval", "2s",      NULL};
+    const char *argv[] = {"kubelet",  "--apiserver", api,     "--kubeconfig",
+                          kubeconfig, "--name",      name,    "--state-dir",
+                          state,      "--address",   address, "--port",
+                          "0",        "--topology",  H100,    "--heartbeat-interval",
+                          "2s",       NULL};
     CHECK(corral_daemon_start(d, argv, 30000) == 0);
 }
 
@@ -65,10 +68,9 @@ static size_t running_on(struct corral_client *c, const char *node, size_t *tota
         if (json_object_get(json_object_get(p, "metadata"), "deletionTimestamp"))
             continue;
         (*total)++;
-        const char *phase = json_string_value(json_object_get(json_object_get(p, "status"),
-                                                              "phase"));
-        const char *on = json_string_value(json_object_get(json_object_get(p, "spec"),
-                                                           "nodeName"));
+        const char *phase =
+            json_string_value(json_object_get(json_object_get(p, "status"), "phase"));
+        const char *on = json_string_value(json_object_get(json_object_get(p, "spec"), "nodeName"));
         if (phase && strcmp(phase, "Running") == 0 && on && (!node || strcmp(on, node) == 0))
             n++;
     }
@@ -85,8 +87,8 @@ static void wait_running(struct corral_client *c, const char *node, size_t want,
             return;
         usleep(200000);
     }
-    fprintf(stderr, "timed out: %zu of %zu pods running on %s\n", running_on(c, node, &total),
-            want, node ? node : "any node");
+    fprintf(stderr, "timed out: %zu of %zu pods running on %s\n", running_on(c, node, &total), want,
+            node ? node : "any node");
     abort();
 }
 
@@ -109,8 +111,8 @@ static void test_node_death_reschedules(void)
     snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfig.yaml", corral_test_tmpdir());
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", corral_test_free_port());
     struct corral_daemon api, sched, a, b;
-    const char *api_argv[] = {"apiserver", "--listen", listen, "--data-dir", data,
-                              "--insecure-http", NULL};
+    const char *api_argv[] = {"apiserver", "--listen",        listen, "--data-dir",
+                              data,        "--insecure-http", NULL};
     CHECK(corral_daemon_start(&api, api_argv, 20000) == 0);
     char text[1024];
     snprintf(text, sizeof(text),
@@ -130,16 +132,15 @@ static void test_node_death_reschedules(void)
     CHECK(corral_client_new(&cfg, &c) == 0);
     /* 3 pods of 1 GPU each, kept together on one node by pod affinity-free means: the first
        node gets them all because a pod needs 1 of its 4 GPUs and the scheduler packs */
-    json_t *dep = json_pack(
-        "{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, s:{s:{s:{s:s}}, s:{s:i, s:[{s:s, s:s, "
-        "s:[s, s, s], s:{s:{s:s}}}]}}}}",
-        "apiVersion", "apps/v1", "kind", "Deployment", "metadata", "name", "sleeper", "spec",
-        "replicas", 3, "selector", "matchLabels", "app", "sleeper", "template", "metadata",
-        "labels", "app", "sleeper", "spec", "terminationGracePeriodSeconds", 1, "containers",
-        "name", "main", "image", "busybox", "command", "sh", "-c", "sleep 3600", "resources",
-        "limits", "nvidia.com/gpu", "1");
-    CHECK(corral_client_create(c, "/apis/apps/v1/namespaces/default/deployments", dep, NULL) ==
-          0);
+    json_t *dep =
+        json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, s:{s:{s:{s:s}}, s:{s:i, s:[{s:s, s:s, "
+                  "s:[s, s, s], s:{s:{s:s}}}]}}}}",
+                  "apiVersion", "apps/v1", "kind", "Deployment", "metadata", "name", "sleeper",
+                  "spec", "replicas", 3, "selector", "matchLabels", "app", "sleeper", "template",
+                  "metadata", "labels", "app", "sleeper", "spec", "terminationGracePeriodSeconds",
+                  1, "containers", "name", "main", "image", "busybox", "command", "sh", "-c",
+                  "sleep 3600", "resources", "limits", "nvidia.com/gpu", "1");
+    CHECK(corral_client_create(c, "/apis/apps/v1/namespaces/default/deployments", dep, NULL) == 0);
     json_decref(dep);
     wait_running(c, NULL, 3, 60);
     char *victim = pods_node(c);

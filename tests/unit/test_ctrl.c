@@ -5,6 +5,7 @@
  * helpers every controller uses (ctrl_util.c: int-or-percent, conditions, store keys,
  * finalizers, owner references).
  */
+#include "ctrl_extract.h"
 #include "ctrl_map.h"
 #include "ctrl_pods.h"
 #include "ctrl_util.h"
@@ -114,21 +115,20 @@ static void test_int_or_percent(void)
 static void test_conditions(void)
 {
     json_t *st = json_object();
-    CHECK(corral_ctrl_set_condition(st, "Available", "False", "MinimumReplicasUnavailable",
-                                    "no", "lastUpdateTime", 1000));
+    CHECK(corral_ctrl_set_condition(st, "Available", "False", "MinimumReplicasUnavailable", "no",
+                                    "lastUpdateTime", 1000));
     json_t *c = corral_ctrl_condition(st, "Available");
     CHECK_STR_EQ(json_string_value(json_object_get(c, "lastTransitionTime")),
                  "1970-01-01T00:16:40Z");
     /* the same again is no change */
-    CHECK(!corral_ctrl_set_condition(st, "Available", "False", "MinimumReplicasUnavailable",
-                                     "no", "lastUpdateTime", 2000));
+    CHECK(!corral_ctrl_set_condition(st, "Available", "False", "MinimumReplicasUnavailable", "no",
+                                     "lastUpdateTime", 2000));
     /* a new message keeps the transition time; a new status moves it */
     CHECK(corral_ctrl_set_condition(st, "Available", "False", "MinimumReplicasUnavailable",
                                     "still no", "lastUpdateTime", 2000));
     CHECK_STR_EQ(json_string_value(json_object_get(c, "lastTransitionTime")),
                  "1970-01-01T00:16:40Z");
-    CHECK_STR_EQ(json_string_value(json_object_get(c, "lastUpdateTime")),
-                 "1970-01-01T00:33:20Z");
+    CHECK_STR_EQ(json_string_value(json_object_get(c, "lastUpdateTime")), "1970-01-01T00:33:20Z");
     CHECK(corral_ctrl_set_condition(st, "Available", "True", "MinimumReplicasAvailable", "yes",
                                     NULL, 3000));
     CHECK_STR_EQ(json_string_value(json_object_get(c, "lastTransitionTime")),
@@ -146,8 +146,7 @@ static void test_keys_and_metadata(void)
                                 &ns, &name) == 0);
     CHECK_STR_EQ(ns, "prod");
     CHECK_STR_EQ(name, "web-1");
-    CHECK(corral_ctrl_split_key("/registry/nodes/gpu-1", false, buf, sizeof(buf), &ns, &name) ==
-          0);
+    CHECK(corral_ctrl_split_key("/registry/nodes/gpu-1", false, buf, sizeof(buf), &ns, &name) == 0);
     CHECK(ns == NULL);
     CHECK_STR_EQ(name, "gpu-1");
     CHECK(corral_ctrl_split_key("/registry/nodes/", false, buf, sizeof(buf), &ns, &name) < 0);
@@ -161,8 +160,7 @@ static void test_keys_and_metadata(void)
     CHECK(corral_ctrl_has_finalizer(obj, "b"));
     CHECK(corral_ctrl_remove_finalizer(obj, "a"));
     CHECK(!corral_ctrl_has_finalizer(obj, "a"));
-    CHECK_STR_EQ(json_string_value(json_object_get(corral_ctrl_controller_ref(obj), "uid")),
-                 "d-1");
+    CHECK_STR_EQ(json_string_value(json_object_get(corral_ctrl_controller_ref(obj), "uid")), "d-1");
     json_t *ref = corral_ctrl_owner_ref(obj, true, true);
     CHECK_STR_EQ(json_string_value(json_object_get(ref, "kind")), "ReplicaSet");
     CHECK_STR_EQ(json_string_value(json_object_get(ref, "uid")), "u-1");
@@ -176,8 +174,8 @@ static json_t *pod(const char *name, const char *node, const char *phase, bool r
 {
     json_t *p = json_pack("{s:{s:s, s:s, s:s, s:s, s:{s:s}}, s:{}, s:{s:s, s:[{s:s, s:s, s:s}]}}",
                           "metadata", "name", name, "namespace", "default", "uid", name,
-                          "creationTimestamp", created, "labels", "app", "web", "spec",
-                          "status", "phase", phase, "conditions", "type", "Ready", "status",
+                          "creationTimestamp", created, "labels", "app", "web", "spec", "status",
+                          "phase", phase, "conditions", "type", "Ready", "status",
                           ready ? "True" : "False", "lastTransitionTime", ready_since);
     if (node)
         json_object_set_new(json_object_get(p, "spec"), "nodeName", json_string(node));
@@ -220,8 +218,8 @@ static void test_pod_index_and_delete_order(void)
     CHECK_INT_EQ(corral_ctrl_map_size(corral_ctrl_multimap_get(&idx.by_node, "n1")), 5);
     CHECK_INT_EQ(corral_ctrl_map_size(corral_ctrl_multimap_get(&idx.orphans, "default")), 6);
     qsort(p, 6, sizeof(p[0]), corral_ctrl_pod_delete_order);
-    static const char *const want[] = {"unbound", "pending", "notready-newer", "notready",
-                                       "ready-new", "ready-old"};
+    static const char *const want[] = {"unbound",  "pending",   "notready-newer",
+                                       "notready", "ready-new", "ready-old"};
     for (int i = 0; i < 6; i++)
         CHECK_STR_EQ(p[i]->name, want[i]);
     CHECK(corral_ctrl_pod_available(p[5], 30, corral_ctrl_parse_time(t0) + 60));
@@ -229,6 +227,51 @@ static void test_pod_index_and_delete_order(void)
     corral_ctrl_pods_clear(&idx);
 }
 
-CORRAL_TESTS(CORRAL_TEST(map_basics), CORRAL_TEST(map_delete_while_iterating),
+static void check_extract(const char *text, const char *const *paths, const char *want)
+{
+    json_t *got = corral_ctrl_extract(text, strlen(text), paths);
+    if (!want) {
+        CHECK(got == NULL);
+        return;
+    }
+    json_t *w = json_loads(want, 0, NULL);
+    CHECK(w != NULL);
+    if (!got || !json_equal(got, w)) {
+        char *g = got ? json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        fprintf(stderr, "got  %s\nwant %s\n", g ? g : "NULL", want);
+        free(g);
+        abort();
+    }
+    json_decref(got);
+    json_decref(w);
+}
+
+static void test_extract(void)
+{
+    const char *pod =
+        "{\"kind\":\"Pod\", \"metadata\": {\"name\":\"a\\\"b}\",\"labels\":{\"x.y/z\":\"1\"},"
+        "\"annotations\":{\"note\":\"{[\\\\\\\"]}\"},\"ownerReferences\":[{\"uid\":\"u\","
+        "\"controller\":true}]},\n \"spec\":{\"containers\":[{\"name\":\"c\",\"ports\":[]}],"
+        "\"nodeName\":\"n1\",\"priority\":-5,\"x\":null,\"y\":1.5e3},"
+        "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\"}]}}";
+    check_extract(pod, (const char *const[]){"metadata.ownerReferences", "status.phase", NULL},
+                  "{\"metadata\":{\"ownerReferences\":[{\"uid\":\"u\",\"controller\":true}]},"
+                  "\"status\":{\"phase\":\"Running\"}}");
+    check_extract(pod, (const char *const[]){"metadata.name", "metadata.labels", "kind", NULL},
+                  "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\\\"b}\",\"labels\":"
+                  "{\"x.y/z\":\"1\"}}}");
+    check_extract(pod,
+                  (const char *const[]){"spec.nodeName", "spec.priority", "spec.y", "spec.x", NULL},
+                  "{\"spec\":{\"nodeName\":\"n1\",\"priority\":-5,\"y\":1500.0,\"x\":null}}");
+    /* absent members, and paths through scalars, give nothing */
+    check_extract(pod, (const char *const[]){"metadata.uid", "kind.x", "spec.nodeName.z", NULL},
+                  "{\"metadata\":{},\"spec\":{}}");
+    check_extract("{}", (const char *const[]){"a", NULL}, "{}");
+    check_extract("[1]", (const char *const[]){"a", NULL}, NULL);
+    check_extract("{\"a\":{\"b\":1}", (const char *const[]){"a.b", NULL}, NULL);
+    check_extract("{\"a\":\"x", (const char *const[]){"b", NULL}, NULL);
+}
+
+CORRAL_TESTS(CORRAL_TEST(map_basics), CORRAL_TEST(extract), CORRAL_TEST(map_delete_while_iterating),
              CORRAL_TEST(multimap), CORRAL_TEST(int_or_percent), CORRAL_TEST(conditions),
              CORRAL_TEST(keys_and_metadata), CORRAL_TEST(pod_index_and_delete_order))

@@ -11,6 +11,7 @@
 #include "topology.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 #define TOPO(file) CORRAL_SHARED_DIR "/hwloc-topologies/" file
 
@@ -447,8 +448,81 @@ static void test_options(void)
     corral_kubelet_options_free(&o);
 }
 
+static char *config_file(const char *text)
+{
+    char *path = strdup("/tmp/corral-kubelet-config-XXXXXX");
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_config_file(void)
+{
+    char *path = config_file("# a provider's machine\n"
+                             "name: gpu-node-9\n"
+                             "stateDir: /var/lib/corral/node\n"
+                             "apiserver: https://10.0.0.1:6443\n"
+                             "kubeconfig: /etc/corral/bootstrap.kubeconfig\n"
+                             "provider: acme-studio\n"
+                             "zone: eu-west-1a\n"
+                             "labels: {team: render, tier: gold}\n"
+                             "taints:\n"
+                             "- {key: gpu, value: consumer, effect: NoSchedule}\n"
+                             "- 'maintenance:PreferNoSchedule'\n"
+                             "maxPods: 30\n"
+                             "heartbeatInterval: 2s\n"
+                             "reserveMemory: 2Gi\n"
+                             "logMaxFiles: 3\n"
+                             "cgroups: false\n");
+    char arg[300];
+    snprintf(arg, sizeof(arg), "--config=%s", path);
+    char *argv[] = {"kubelet", arg, "--max-pods", "40", NULL};
+    struct corral_kubelet_options o;
+    CHECK_INT_EQ(corral_kubelet_parse_args(4, argv, &o), 0);
+    CHECK_STR_EQ(o.node.name, "gpu-node-9");
+    CHECK_STR_EQ(o.state_dir, "/var/lib/corral/node");
+    CHECK_STR_EQ(o.node.provider, "acme-studio");
+    CHECK_INT_EQ(o.node.max_pods, 40); /* the command line wins */
+    CHECK_INT_EQ(o.heartbeat_ms, 2000);
+    CHECK_INT_EQ(o.node.reserved_memory_bytes, 2LL << 30);
+    CHECK_INT_EQ(o.log_max_files, 3);
+    CHECK(!o.cgroups);
+    CHECK_STR_EQ(json_string_value(json_object_get(o.node.labels, "tier")), "gold");
+    CHECK_INT_EQ(json_array_size(o.node.taints), 2);
+    json_t *t0 = json_array_get(o.node.taints, 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(t0, "value")), "consumer");
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(o.node.taints, 1), "effect")),
+                 "PreferNoSchedule");
+    corral_kubelet_options_free(&o);
+    unlink(path);
+    free(path);
+
+    static const char *const bad[] = {
+        "nmae: typo\n",                          /* unknown setting */
+        "zone: 12\n",                            /* must be a string */
+        "maxPods: lots\n",                       /* not a number */
+        "taints: [{key: gpu, effect: Never}]\n", /* bad effect */
+        "labels: {'bad key': v}\n",
+        "- a list\n",
+        "name: [unclosed\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        path = config_file(bad[i]);
+        char *argv2[] = {"kubelet", "--print-node", "--config", path, NULL};
+        CHECK_INT_EQ(corral_kubelet_parse_args(4, argv2, &o), -EINVAL);
+        corral_kubelet_options_free(&o);
+        unlink(path);
+        free(path);
+    }
+    char *argv3[] = {"kubelet", "--print-node", "--config", "/nonexistent.yaml", NULL};
+    CHECK_INT_EQ(corral_kubelet_parse_args(4, argv3, &o), -EINVAL);
+    corral_kubelet_options_free(&o);
+}
+
 CORRAL_TESTS(CORRAL_TEST(gpudb_sorted_and_valid), CORRAL_TEST(gpudb_required_models),
              CORRAL_TEST(gpudb_names), CORRAL_TEST(node_h100), CORRAL_TEST(node_t4_and_consumer),
              CORRAL_TEST(node_without_gpus), CORRAL_TEST(node_pci_only_and_power),
              CORRAL_TEST(node_bad_config), CORRAL_TEST(taints_and_labels), CORRAL_TEST(durations),
-             CORRAL_TEST(options))
+             CORRAL_TEST(options), CORRAL_TEST(config_file))
