@@ -1447,10 +1447,6 @@ static void explain(struct corral_framework *fw, char *msg, size_t len, bool fro
     if (from_heap && e->hist_ok) { /* every row is fresh: the histogram says it all */
         for (uint32_t i = 0; i < e->n_hist; i++)
             rc[n++] = (struct reason_count){e->hist[i].code, e->hist[i].count, ""};
-    } else if (!from_heap && fw->cy.scan_hist_ok) { /* the scan met every node */
-        for (uint32_t i = 0; i < fw->cy.n_scan_hist; i++)
-            rc[n++] = (struct reason_count){fw->cy.scan_hist[i].code, fw->cy.scan_hist[i].count,
-                                            ""};
     } else {
         for (uint32_t i = 0; i < s->n; i++)
             if (s->exists[i])
@@ -1489,20 +1485,6 @@ static void consider(struct corral_framework *fw, struct pick *pk, uint32_t node
     }
 }
 
-/* Counts one rejection the scan met (for explain()). */
-static void scan_count(struct corral_framework *fw, uint32_t code)
-{
-    for (uint32_t i = 0; i < fw->cy.n_scan_hist; i++)
-        if (fw->cy.scan_hist[i].code == code) {
-            fw->cy.scan_hist[i].count++;
-            return;
-        }
-    if (fw->cy.n_scan_hist == sizeof(fw->cy.scan_hist) / sizeof(fw->cy.scan_hist[0]))
-        fw->cy.scan_hist_ok = false;
-    else
-        fw->cy.scan_hist[fw->cy.n_scan_hist++] = (struct corral_sig_reason){code, 1};
-}
-
 /* Scans nodes [from, to) in order; returns false once enough feasible nodes were found. */
 static bool scan_range(struct corral_framework *fw, struct pick *pk, uint32_t from, uint32_t to,
                        uint32_t want, uint32_t *found, uint32_t *scanned)
@@ -1521,21 +1503,18 @@ static bool scan_range(struct corral_framework *fw, struct pick *pk, uint32_t fr
             continue;
         n_scanned++;
         uint32_t rej;
-        int64_t sc = 0;
+        int64_t sc;
         if (e && e->row[i].gen == gen[i]) {
             hits++;
-            if ((rej = e->row[i].reject) == 0)
-                sc = e->row[i].score;
+            if ((rej = e->row[i].reject) != 0)
+                continue;
+            sc = e->row[i].score;
         } else {
             misses++;
             rej = evaluate(fw, i, &sc);
         }
-        if (!rej && vol)
-            rej = corral_fw_run_filters(fw, i, false, true);
-        if (rej) {
-            scan_count(fw, rej);
+        if (rej || (vol && corral_fw_run_filters(fw, i, false, true)))
             continue;
-        }
         if (dynamic) {
             fw->feasible[n_found] = i;
             fw->fscore[n_found] = sc;
@@ -1561,11 +1540,8 @@ static uint32_t scan(struct corral_framework *fw, struct pick *pk, uint32_t *n_f
     struct corral_snapshot *s = fw->snap;
     uint32_t n = s->n, want = nodes_to_find(fp, s->live), found = 0, scanned = 0;
     uint32_t start = want < s->live && n ? fp->next_start % n : 0;
-    fw->cy.n_scan_hist = 0;
-    fw->cy.scan_hist_ok = true;
     if (scan_range(fw, pk, start, n, want, &found, &scanned))
         scan_range(fw, pk, 0, start, want, &found, &scanned);
-    fw->cy.scan_hist_ok &= found == 0; /* it met every node only when none was feasible */
     fw->stats.nodes_scanned += scanned;
     *n_feasible = found;
     return found;
@@ -1765,7 +1741,6 @@ static enum corral_fw_result cycle(struct corral_framework *fw, struct corral_po
     fw->cy.pod = pod;
     fw->cy.prof = fp;
     fw->cy.entry = NULL;
-    fw->cy.scan_hist_ok = false;
     fw->stats.cycles++;
     pod->attempts++;
     if (ensure_cycle_arrays(fw, fp) < 0 || pre_phase(fw, msg, len) != 0)

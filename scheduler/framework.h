@@ -208,10 +208,6 @@ struct corral_framework {
         bool in_filter, in_reserve, in_post_filter;
         bool volatile_filters, dynamic_scores; /* some such plugin did not skip this pod */
         bool by_class; /* every node-local plugin that did not skip sets NODE_CLASS */
-        /* Rejections a scan counted, so that explaining needs no second pass. */
-        struct corral_sig_reason scan_hist[32];
-        uint32_t n_scan_hist;
-        bool scan_hist_ok; /* false when a code did not fit */
         uint32_t reserve_node;
         bool assigned;
         uint64_t gpus;
