@@ -120,14 +120,14 @@ struct corral_sig_entry {
      *
      * Scores usually take few values (about 10 per signature in the benchmark, for thousands of
      * feasible nodes), so while they take at most CORRAL_MAX_SCORE_GROUPS values the heap is
-     * replaced by score groups, best score first, each a bit set of its nodes: the best node is
-     * the lowest bit of the first nonempty group, and moving a node is two bit flips.
+     * replaced by score groups, each a bit set of its nodes: the best node is the lowest bit of
+     * the best nonempty group, and moving a node is two bit flips (a row's pos names its group).
      */
     void *heap_mem;                /* allocation holding heap */
     struct corral_heap_item *heap; /* cap entries */
     uint32_t heap_n;
     bool grouped; /* the score groups stand in for the heap */
-    struct corral_score_group *groups; /* CORRAL_MAX_SCORE_GROUPS, by decreasing score */
+    struct corral_score_group *groups; /* CORRAL_MAX_SCORE_GROUPS; n_groups in use */
     uint32_t n_groups, max_groups, words, swords;
     uint64_t seen;
     bool heap_ok;
