@@ -291,12 +291,22 @@ static int build_profile(struct corral_framework *fw, int pidx, struct corral_pr
     return rc;
 }
 
+static void groups_free(struct corral_sig_entry *e)
+{
+    for (uint32_t g = 0; e->groups && g < CORRAL_MAX_SCORE_GROUPS; g++)
+        free(e->groups[g].bits);
+    free(e->groups);
+    e->groups = NULL;
+    e->n_groups = 0;
+}
+
 static void sig_entry_free(struct corral_sig_entry *e)
 {
     if (!e)
         return;
     free(e->row);
     free(e->heap_mem);
+    groups_free(e);
     free(e);
 }
 
@@ -799,11 +809,9 @@ static int64_t clamp_score(struct corral_fw_plugin *inst, int64_t v)
 /* ---- the class memo ---- */
 
 /* Sizes the profile's memo for the cluster and empties it when stale or half full. */
-static bool memo_ready(struct corral_framework *fw, struct corral_fw_profile *fp)
+static __attribute__((noinline)) bool memo_setup(struct corral_framework *fw,
+                                                 struct corral_fw_profile *fp)
 {
-    if (fp->memo && fp->memo_epoch == fw->epoch && fp->memo_used < fp->memo_cap / 2 &&
-        fp->memo_live == fw->snap->live)
-        return true; /* the common case, kept short */
     fp->memo_live = fw->snap->live;
     uint32_t want = 1u << 12;
     while (want < 8u * fw->snap->live && want < (1u << 22))
@@ -823,6 +831,15 @@ static bool memo_ready(struct corral_framework *fw, struct corral_fw_profile *fp
         fp->memo_used = 0;
     }
     return true;
+}
+
+/* memo_setup() when the memo needs it; true when there is a memo to use. */
+static inline bool memo_ready(struct corral_framework *fw, struct corral_fw_profile *fp)
+{
+    if (fp->memo && fp->memo_epoch == fw->epoch && fp->memo_used < fp->memo_cap / 2 &&
+        fp->memo_live == fw->snap->live)
+        return true;
+    return memo_setup(fw, fp);
 }
 
 /* Where the probe for (signature, class) starts. */
@@ -927,6 +944,7 @@ static int entry_fit(struct corral_sig_entry *e, uint32_t n, uint64_t epoch)
             r[i] = (struct corral_sig_row){.pos = UINT32_MAX};
         e->cap = cap;
         e->heap_ok = false;
+        groups_free(e); /* sized for the old capacity */
     }
     if (e->epoch != epoch) {
         for (uint32_t i = 0; i < e->cap; i++)
@@ -965,8 +983,8 @@ static struct corral_sig_entry *sig_entry(struct corral_framework *fw, struct co
         return NULL;
     struct corral_sig_entry *e = corral_strmap_get_hashed(&fp->sigs, pod->sig, pod->sig_hash);
     if (!e) {
-        uint64_t row = (sizeof(struct corral_sig_row) + sizeof(struct corral_heap_item)) *
-                       (fw->snap->n + 1ull);
+        uint64_t row = (sizeof(struct corral_sig_row) + sizeof(struct corral_heap_item) + 8) *
+                       (fw->snap->n + 1ull); /* + score groups: 64 at most, a bit a node each */
         uint64_t max = SIG_CACHE_BYTES / row;
         fp->max_sigs = (uint32_t)(max < 8 ? 8 : (max > 1024 ? 1024 : max));
         while (fp->n_sigs >= fp->max_sigs)
@@ -1012,7 +1030,8 @@ static void hset(struct corral_sig_entry *e, uint32_t i, struct corral_heap_item
     e->row[it.node].pos = i;
 }
 
-static void hup(struct corral_sig_entry *e, uint32_t i)
+/* Moves entry i up to its place; returns where it ended. */
+static uint32_t hup(struct corral_sig_entry *e, uint32_t i)
 {
     struct corral_heap_item it = e->heap[i];
     while (i > 0 && hbefore(&it, &e->heap[(i - 1) / 4])) {
@@ -1020,6 +1039,7 @@ static void hup(struct corral_sig_entry *e, uint32_t i)
         i = (i - 1) / 4;
     }
     hset(e, i, it);
+    return i;
 }
 
 static void hdown(struct corral_sig_entry *e, uint32_t i)
@@ -1040,6 +1060,125 @@ static void hdown(struct corral_sig_entry *e, uint32_t i)
     hset(e, i, it);
 }
 
+/* ---- score groups (see framework.h) ---- */
+
+static void gbit_set(struct corral_sig_entry *e, struct corral_score_group *g, uint32_t node)
+{
+    uint32_t w = node >> 6;
+    g->bits[w] |= 1ull << (node & 63);
+    g->bits[e->words + (w >> 6)] |= 1ull << (w & 63);
+    g->count++;
+}
+
+static void gbit_clear(struct corral_sig_entry *e, struct corral_score_group *g, uint32_t node)
+{
+    uint32_t w = node >> 6;
+    g->bits[w] &= ~(1ull << (node & 63));
+    if (!g->bits[w])
+        g->bits[e->words + (w >> 6)] &= ~(1ull << (w & 63));
+    g->count--;
+}
+
+static uint32_t gbit_first(const struct corral_sig_entry *e, const struct corral_score_group *g)
+{
+    for (uint32_t sw = 0; sw < e->swords; sw++) {
+        uint64_t m = g->bits[e->words + sw];
+        if (m) {
+            uint32_t w = sw * 64 + (uint32_t)__builtin_ctzll(m);
+            return w * 64 + (uint32_t)__builtin_ctzll(g->bits[w]);
+        }
+    }
+    return CORRAL_NO_NODE;
+}
+
+/*
+ * The group of score, made (from an empty one when all are taken) when create is set. NULL
+ * when there is none, or no room for it.
+ */
+static struct corral_score_group *group_of(struct corral_sig_entry *e, int64_t score,
+                                           bool create)
+{
+    uint32_t i = 0;
+    while (i < e->n_groups && e->groups[i].score > score)
+        i++;
+    if (i < e->n_groups && e->groups[i].score == score)
+        return &e->groups[i];
+    if (!create)
+        return NULL;
+    uint64_t *bits = NULL;
+    if (e->n_groups == e->max_groups) { /* recycle an empty group, all bits clear */
+        uint32_t k = 0;
+        while (k < e->n_groups && e->groups[k].count)
+            k++;
+        if (k == e->n_groups)
+            return NULL;
+        bits = e->groups[k].bits;
+        memmove(&e->groups[k], &e->groups[k + 1], (e->n_groups - k - 1) * sizeof(e->groups[0]));
+        e->n_groups--;
+        i -= k < i;
+    } else {
+        bits = e->groups[e->n_groups].bits; /* spare memory past the end, if any */
+        if (!bits && !(bits = calloc(e->words + e->swords, sizeof(uint64_t))))
+            return NULL;
+    }
+    memmove(&e->groups[i + 1], &e->groups[i], (e->n_groups - i) * sizeof(e->groups[0]));
+    e->groups[i] = (struct corral_score_group){score, 0, bits};
+    e->n_groups++;
+    return &e->groups[i];
+}
+
+/* Moves node between score groups as its row says; false when a new score found no room. */
+static bool group_update(struct corral_sig_entry *e, uint32_t node, bool was_in,
+                         int64_t old_score, bool feasible)
+{
+    struct corral_sig_row *r = &e->row[node];
+    if (was_in)
+        gbit_clear(e, group_of(e, old_score, false), node);
+    r->pos = UINT32_MAX;
+    if (!feasible)
+        return true;
+    struct corral_score_group *g = group_of(e, r->score, true);
+    if (!g)
+        return false;
+    gbit_set(e, g, node);
+    r->pos = 0;
+    return true;
+}
+
+/*
+ * Builds the groups from the heap array just filled by heap_rebuild(). Returns false (the
+ * heap is used) when the scores take too many values or memory is short.
+ */
+static bool groups_build(struct corral_sig_entry *e)
+{
+    e->words = (e->cap + 63) / 64;
+    e->swords = (e->words + 63) / 64;
+    if (!e->groups && !(e->groups = calloc(CORRAL_MAX_SCORE_GROUPS, sizeof(*e->groups))))
+        return false;
+    for (uint32_t g = 0; g < e->n_groups; g++)
+        memset(e->groups[g].bits, 0, (e->words + e->swords) * sizeof(uint64_t));
+    for (uint32_t g = 0; g < e->n_groups; g++) /* start empty, keeping the memory */
+        e->groups[g].count = 0;
+    e->n_groups = 0;
+    for (uint32_t i = 0; i < e->heap_n; i++) {
+        struct corral_score_group *g = group_of(e, e->heap[i].score, true);
+        if (!g)
+            return false;
+        gbit_set(e, g, e->heap[i].node);
+    }
+    return true;
+}
+
+static uint32_t set_top(const struct corral_sig_entry *e)
+{
+    if (!e->grouped)
+        return e->heap_n ? e->heap[0].node : CORRAL_NO_NODE;
+    for (uint32_t g = 0; g < e->n_groups; g++)
+        if (e->groups[g].count)
+            return gbit_first(e, &e->groups[g]);
+    return CORRAL_NO_NODE;
+}
+
 /* Puts node where its row says: in the heap when feasible, out of it otherwise. */
 static void heap_update(struct corral_sig_entry *e, uint32_t node, bool feasible)
 {
@@ -1053,8 +1192,8 @@ static void heap_update(struct corral_sig_entry *e, uint32_t node, bool feasible
         if (p == e->heap_n)
             return;
         hset(e, p, last);
-        hup(e, p);
-        hdown(e, e->row[last.node].pos);
+        if (hup(e, p) == p) /* an entry that moved up is in place */
+            hdown(e, p);
         return;
     }
     if (p == UINT32_MAX) {
@@ -1062,8 +1201,8 @@ static void heap_update(struct corral_sig_entry *e, uint32_t node, bool feasible
         hup(e, e->heap_n - 1);
     } else {
         e->heap[p].score = r->score;
-        hup(e, p);
-        hdown(e, r->pos);
+        if (hup(e, p) == p)
+            hdown(e, p);
     }
 }
 
@@ -1111,7 +1250,12 @@ static void refresh_node(uint32_t node, void *arg)
     bool in = r->pos != UINT32_MAX, feasible = s->exists[node] && rej == 0;
     if (in && feasible && r->score == old_score && old_rej == 0)
         return; /* same place in the heap */
-    heap_update(e, node, feasible);
+    if (!e->heap_ok)
+        return; /* being rebuilt after this batch */
+    if (!e->grouped)
+        heap_update(e, node, feasible);
+    else if (!group_update(e, node, in, old_score, feasible))
+        e->heap_ok = false; /* a new score found no room: rebuild, with the heap */
 }
 
 static void heap_rebuild(struct corral_framework *fw)
@@ -1143,8 +1287,17 @@ static void heap_rebuild(struct corral_framework *fw)
     }
     for (uint32_t i = s->n; i < e->cap; i++)
         e->row[i].gen = 0;
-    for (uint32_t i = e->heap_n > 1 ? (e->heap_n - 2) / 4 + 1 : 0; i-- > 0;)
-        hdown(e, i);
+    e->max_groups = fw->max_score_groups && fw->max_score_groups < CORRAL_MAX_SCORE_GROUPS
+                        ? fw->max_score_groups
+                        : CORRAL_MAX_SCORE_GROUPS;
+    e->grouped = groups_build(e);
+    if (e->grouped) {
+        for (uint32_t i = 0; i < e->heap_n; i++)
+            e->row[e->heap[i].node].pos = 0;
+    } else {
+        for (uint32_t i = e->heap_n > 1 ? (e->heap_n - 2) / 4 + 1 : 0; i-- > 0;)
+            hdown(e, i);
+    }
     e->heap_ok = true;
 }
 
@@ -1203,12 +1356,14 @@ static uint32_t heap_pick(struct corral_framework *fw)
         heap_rebuild(fw);
     else
         refresh_batch(&b);
+    if (!e->heap_ok) /* the score groups overflowed while refreshing */
+        heap_rebuild(fw);
     e->seen = fw->snap->gen_counter;
     uint64_t looked = fw->stats.cache_misses - before;
     fw->stats.nodes_scanned += looked;
     if (fw->snap->live > looked) /* the others were answered by their cached rows */
         fw->stats.cache_hits += fw->snap->live - looked;
-    return e->heap_n ? e->heap[0].node : CORRAL_NO_NODE;
+    return set_top(e);
 }
 
 static bool heap_usable(struct corral_framework *fw)
@@ -1292,6 +1447,10 @@ static void explain(struct corral_framework *fw, char *msg, size_t len, bool fro
     if (from_heap && e->hist_ok) { /* every row is fresh: the histogram says it all */
         for (uint32_t i = 0; i < e->n_hist; i++)
             rc[n++] = (struct reason_count){e->hist[i].code, e->hist[i].count, ""};
+    } else if (!from_heap && fw->cy.scan_hist_ok) { /* the scan met every node */
+        for (uint32_t i = 0; i < fw->cy.n_scan_hist; i++)
+            rc[n++] = (struct reason_count){fw->cy.scan_hist[i].code, fw->cy.scan_hist[i].count,
+                                            ""};
     } else {
         for (uint32_t i = 0; i < s->n; i++)
             if (s->exists[i])
@@ -1330,6 +1489,20 @@ static void consider(struct corral_framework *fw, struct pick *pk, uint32_t node
     }
 }
 
+/* Counts one rejection the scan met (for explain()). */
+static void scan_count(struct corral_framework *fw, uint32_t code)
+{
+    for (uint32_t i = 0; i < fw->cy.n_scan_hist; i++)
+        if (fw->cy.scan_hist[i].code == code) {
+            fw->cy.scan_hist[i].count++;
+            return;
+        }
+    if (fw->cy.n_scan_hist == sizeof(fw->cy.scan_hist) / sizeof(fw->cy.scan_hist[0]))
+        fw->cy.scan_hist_ok = false;
+    else
+        fw->cy.scan_hist[fw->cy.n_scan_hist++] = (struct corral_sig_reason){code, 1};
+}
+
 /* Scans nodes [from, to) in order; returns false once enough feasible nodes were found. */
 static bool scan_range(struct corral_framework *fw, struct pick *pk, uint32_t from, uint32_t to,
                        uint32_t want, uint32_t *found, uint32_t *scanned)
@@ -1348,18 +1521,21 @@ static bool scan_range(struct corral_framework *fw, struct pick *pk, uint32_t fr
             continue;
         n_scanned++;
         uint32_t rej;
-        int64_t sc;
+        int64_t sc = 0;
         if (e && e->row[i].gen == gen[i]) {
             hits++;
-            if ((rej = e->row[i].reject) != 0)
-                continue;
-            sc = e->row[i].score;
+            if ((rej = e->row[i].reject) == 0)
+                sc = e->row[i].score;
         } else {
             misses++;
             rej = evaluate(fw, i, &sc);
         }
-        if (rej || (vol && corral_fw_run_filters(fw, i, false, true)))
+        if (!rej && vol)
+            rej = corral_fw_run_filters(fw, i, false, true);
+        if (rej) {
+            scan_count(fw, rej);
             continue;
+        }
         if (dynamic) {
             fw->feasible[n_found] = i;
             fw->fscore[n_found] = sc;
@@ -1385,8 +1561,11 @@ static uint32_t scan(struct corral_framework *fw, struct pick *pk, uint32_t *n_f
     struct corral_snapshot *s = fw->snap;
     uint32_t n = s->n, want = nodes_to_find(fp, s->live), found = 0, scanned = 0;
     uint32_t start = want < s->live && n ? fp->next_start % n : 0;
+    fw->cy.n_scan_hist = 0;
+    fw->cy.scan_hist_ok = true;
     if (scan_range(fw, pk, start, n, want, &found, &scanned))
         scan_range(fw, pk, 0, start, want, &found, &scanned);
+    fw->cy.scan_hist_ok &= found == 0; /* it met every node only when none was feasible */
     fw->stats.nodes_scanned += scanned;
     *n_feasible = found;
     return found;
@@ -1586,6 +1765,7 @@ static enum corral_fw_result cycle(struct corral_framework *fw, struct corral_po
     fw->cy.pod = pod;
     fw->cy.prof = fp;
     fw->cy.entry = NULL;
+    fw->cy.scan_hist_ok = false;
     fw->stats.cycles++;
     pod->attempts++;
     if (ensure_cycle_arrays(fw, fp) < 0 || pre_phase(fw, msg, len) != 0)

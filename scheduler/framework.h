@@ -95,6 +95,15 @@ struct corral_heap_item {
     uint32_t node, unused;
 };
 
+/* The feasible nodes of one score: a bit per node, and a bit per nonzero word of those. */
+struct corral_score_group {
+    int64_t score;
+    uint32_t count;
+    uint64_t *bits; /* words node bits, then the summary words */
+};
+
+#define CORRAL_MAX_SCORE_GROUPS 64
+
 /* A recent signature's per-node results (see the head comment). */
 struct corral_sig_entry {
     char *key;
@@ -108,10 +117,18 @@ struct corral_sig_entry {
      * generation `seen`: with tie-breaking by node order the best node is its top, and a new
      * pod of this signature only re-evaluates the nodes the snapshot's change log names. The
      * heap is 4-ary, the children of i at 4i+1..4i+4, placed so that they share a cache line.
+     *
+     * Scores usually take few values (about 10 per signature in the benchmark, for thousands of
+     * feasible nodes), so while they take at most CORRAL_MAX_SCORE_GROUPS values the heap is
+     * replaced by score groups, best score first, each a bit set of its nodes: the best node is
+     * the lowest bit of the first nonempty group, and moving a node is two bit flips.
      */
     void *heap_mem;                /* allocation holding heap */
     struct corral_heap_item *heap; /* cap entries */
     uint32_t heap_n;
+    bool grouped; /* the score groups stand in for the heap */
+    struct corral_score_group *groups; /* CORRAL_MAX_SCORE_GROUPS, by decreasing score */
+    uint32_t n_groups, max_groups, words, swords;
     uint64_t seen;
     bool heap_ok;
     /* How many existing nodes have each rejection (kept with the heap, for explanations). */
@@ -167,6 +184,7 @@ struct corral_framework {
     uint64_t epoch;
     uint64_t seq;
     bool no_cache; /* evaluate every node every cycle (for measurements) */
+    uint32_t max_score_groups; /* 0: CORRAL_MAX_SCORE_GROUPS (tests lower it) */
     struct corral_fw_stats stats;
 
     struct corral_strmap pods; /* "ns/name" -> pod (owned) */
@@ -190,6 +208,10 @@ struct corral_framework {
         bool in_filter, in_reserve, in_post_filter;
         bool volatile_filters, dynamic_scores; /* some such plugin did not skip this pod */
         bool by_class; /* every node-local plugin that did not skip sets NODE_CLASS */
+        /* Rejections a scan counted, so that explaining needs no second pass. */
+        struct corral_sig_reason scan_hist[32];
+        uint32_t n_scan_hist;
+        bool scan_hist_ok; /* false when a code did not fit */
         uint32_t reserve_node;
         bool assigned;
         uint64_t gpus;

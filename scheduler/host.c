@@ -107,6 +107,18 @@ static const int64_t *node_column(const struct corral_host *h, enum corral_colum
     return (unsigned)col < CORRAL_COL_COUNT ? SNAP(h)->col[col] : NULL;
 }
 
+static int64_t column_min(const struct corral_host *h, enum corral_column col)
+{
+    struct corral_snapshot *s = SNAP(h);
+    if (col == CORRAL_COL_MIN_PRIORITY)
+        return corral_snapshot_min_priority(s);
+    int64_t low = INT64_MAX;
+    for (uint32_t i = 0; (unsigned)col < CORRAL_COL_COUNT && i < s->n; i++)
+        if (s->exists[i] && s->col[col][i] < low)
+            low = s->col[col][i];
+    return low;
+}
+
 static uint64_t node_generation(const struct corral_host *h, uint32_t node)
 {
     return node < SNAP(h)->n ? SNAP(h)->gen[node] : 0;
@@ -616,5 +628,6 @@ void corral_fw_host_init(struct corral_fw_plugin *inst)
         .waiting_pod = waiting_pod,
         .fits_without = fits_without,
         .preempt = preempt,
+        .column_min = column_min,
     };
 }

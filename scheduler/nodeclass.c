@@ -4,9 +4,10 @@
  * everything a CORRAL_PLUGIN_NODE_CLASS plugin may depend on, as an exact key:
  *
  *   - the fixed part, described once when the node is added or replaced: a canonical JSON
- *     text of its labels, taints, unschedulable flag, allocatable resources (standard and
- *     extended) and GPU table without UUIDs, plus NVLink bandwidths. Equal texts share an id
- *     (statics, a string map that lives as long as the snapshot);
+ *     text of its labels (kubernetes.io/hostname aside: it names the node), taints,
+ *     unschedulable flag, allocatable resources (standard and extended) and GPU table without
+ *     UUIDs, plus NVLink bandwidths. Equal texts share an id (statics, a string map that lives
+ *     as long as the snapshot);
  *   - the changing part, read when the node's generation moved: requested cpu, memory, pods,
  *     ephemeral storage and extended resources, and each GPU's free share.
  *
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #define MAX_KEY_WORDS 64
+#define HOSTNAME_LABEL "kubernetes.io/hostname"
 #define MIN_TABLE 1024u
 
 /* Appends the node's GPU table (UUIDs left out) and link matrix to d. */
@@ -55,7 +57,10 @@ static char *describe(const struct corral_snapshot *s, uint32_t node)
 {
     const struct corral_snap_node *nd = &s->nodes[node];
     json_t *spec = json_object_get(nd->obj, "spec");
-    json_t *d = json_pack("{s:O?,s:O?,s:b,s:[IIII]}", "labels", nd->labels, "taints",
+    json_t *labels = json_is_object(nd->labels) ? json_copy(nd->labels) : NULL;
+    if (labels) /* names the node, as its name does: not part of the class */
+        json_object_del(labels, HOSTNAME_LABEL);
+    json_t *d = json_pack("{s:o?,s:O?,s:b,s:[IIII]}", "labels", labels, "taints",
                           json_object_get(spec, "taints"), "unschedulable", nd->unschedulable,
                           "alloc", (json_int_t)s->col[CORRAL_COL_ALLOC_CPU][node],
                           (json_int_t)s->col[CORRAL_COL_ALLOC_MEMORY][node],

@@ -643,9 +643,11 @@ static void report(struct sim *sim, double seconds, double wall)
     print_curve(sim, last > MAX_BIN ? MAX_BIN : last);
     double at100 = last >= 100 ? bin_value(sim, 100) : NAN;
     const struct corral_fw_stats *st = &sim->fw->stats;
-    printf("cache_hits=%llu cache_misses=%llu nodes_evaluated=%llu invalidations=%llu\n",
+    printf("cache_hits=%llu cache_misses=%llu nodes_evaluated=%llu class_hits=%llu "
+           "invalidations=%llu\n",
            (unsigned long long)st->cache_hits, (unsigned long long)st->cache_misses,
-           (unsigned long long)st->nodes_evaluated, (unsigned long long)st->invalidations);
+           (unsigned long long)st->nodes_evaluated, (unsigned long long)st->class_hits,
+           (unsigned long long)st->invalidations);
     printf("arrived_gpu_pct=%.2f\n", total > 0 ? 100.0 * (double)sim->arrived_milli / total : 0);
     printf("final_alloc_gpu_pct=%.2f\n",
            total > 0 ? 100.0 * (double)sim->snap->used_gpu_milli / total : 0);

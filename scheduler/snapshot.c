@@ -23,6 +23,7 @@ struct corral_snapshot *corral_snapshot_new(void)
     if (s) {
         corral_strmap_init(&s->by_name);
         corral_strmap_init(&s->statics);
+        s->prio_floor_dirty = true;
     }
     return s;
 }
@@ -437,6 +438,42 @@ static struct corral_snap_ext *find_ext(struct corral_snap_node *nd, const char 
     return NULL;
 }
 
+/* Sets node i's lowest pod priority, keeping the snapshot-wide floor. */
+static void set_min_priority(struct corral_snapshot *s, uint32_t i, int64_t v)
+{
+    int64_t old = s->col[CORRAL_COL_MIN_PRIORITY][i];
+    s->col[CORRAL_COL_MIN_PRIORITY][i] = v;
+    if (!s->exists[i] || s->prio_floor_dirty || old == v)
+        return;
+    if (old == s->prio_floor && --s->prio_floor_n == 0) {
+        s->prio_floor_dirty = true; /* the floor may rise: find it when asked */
+        return;
+    }
+    if (v < s->prio_floor) {
+        s->prio_floor = v;
+        s->prio_floor_n = 1;
+    } else if (v == s->prio_floor) {
+        s->prio_floor_n++;
+    }
+}
+
+int64_t corral_snapshot_min_priority(struct corral_snapshot *s)
+{
+    if (s->prio_floor_dirty) {
+        s->prio_floor = INT64_MAX;
+        s->prio_floor_n = 0;
+        for (uint32_t i = 0; i < s->n; i++) {
+            int64_t v = s->col[CORRAL_COL_MIN_PRIORITY][i];
+            if (!s->exists[i] || v > s->prio_floor)
+                continue;
+            s->prio_floor_n = v < s->prio_floor ? 1 : s->prio_floor_n + 1;
+            s->prio_floor = v;
+        }
+        s->prio_floor_dirty = false;
+    }
+    return s->prio_floor;
+}
+
 /* Lowest priority over the node's pods (INT64_MAX when it has none). */
 static void recompute_min_priority(struct corral_snapshot *s, uint32_t i)
 {
@@ -444,7 +481,7 @@ static void recompute_min_priority(struct corral_snapshot *s, uint32_t i)
     int64_t low = INT64_MAX;
     for (uint32_t p = 0; p < nd->n_pods; p++)
         low = nd->pods[p]->priority < low ? nd->pods[p]->priority : low;
-    s->col[CORRAL_COL_MIN_PRIORITY][i] = low;
+    set_min_priority(s, i, low);
 }
 
 /* Adds (sign = 1) or removes (sign = -1) a pod's requests on node i, GPUs excepted. */
@@ -512,7 +549,7 @@ int corral_snapshot_place(struct corral_snapshot *s, struct corral_pod *pod, uin
     pod->gpus = gpus;
     pod->gpu_milli = gpus ? milli : 0;
     if (pod->priority < s->col[CORRAL_COL_MIN_PRIORITY][node])
-        s->col[CORRAL_COL_MIN_PRIORITY][node] = pod->priority;
+        set_min_priority(s, node, pod->priority);
     account(s, node, pod, 1);
     apply_gpus(nd, gpus, -pod->gpu_milli);
     update_gpu_summary(s, node);
@@ -644,6 +681,7 @@ int corral_snapshot_upsert_node(struct corral_snapshot *s, json_t *obj, char *er
     set_columns(s, slot, &nr);
     recount(s, slot);
     recompute_min_priority(s, slot);
+    s->prio_floor_dirty = true; /* nodes come and go rarely: count again when asked */
     corral_nodeclass_describe(s, slot);
     update_gpu_summary(s, slot);
     return (int)slot;
@@ -675,6 +713,7 @@ int corral_snapshot_remove_node(struct corral_snapshot *s, const char *name,
     for (int c = 0; c < CORRAL_COL_COUNT; c++)
         s->col[c][slot] = 0;
     s->exists[slot] = 0;
+    s->prio_floor_dirty = true;
     bump(s, (uint32_t)slot);
     s->free_slots[s->n_free_slots++] = (uint32_t)slot;
     s->live--;

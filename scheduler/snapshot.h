@@ -86,6 +86,13 @@ struct corral_snapshot {
     uint32_t changelog_cap;
     uint64_t changelog_base;
     /*
+     * The smallest CORRAL_COL_MIN_PRIORITY over present nodes and how many nodes have it, kept
+     * as pods come and go; worked out again (a scan) only when the last node at it rose.
+     */
+    int64_t prio_floor;
+    uint32_t prio_floor_n;
+    bool prio_floor_dirty;
+    /*
      * Node classes (corral_snapshot_class): the fixed part of a node (labels, taints, resources,
      * GPU table) gets an id when the node is added; the class is that id plus what changes as
      * pods come and go, computed again when the node's generation moves.
@@ -154,13 +161,15 @@ static inline uint64_t corral_snapshot_all_gpus(const struct corral_snapshot *s,
 
 /*
  * The node's class: nodes of one class agree on everything a CORRAL_PLUGIN_NODE_CLASS plugin
- * may depend on (include/corral/plugin.h): labels, taints and unschedulable, allocatable and
- * requested resources (standard and extended), the GPU table except UUIDs (free shares
- * included) and NVLink bandwidths. Keys are compared exactly, and an id is never given to a
- * different state later. Returns the id, or 0 when the node shares its class with no other
- * (a pod on it uses host ports, or memory ran out). The answer is kept until the node's
- * generation moves; corral_snapshot_class_read() works it out.
+ * may depend on (include/corral/plugin.h): labels but kubernetes.io/hostname, taints and
+ * unschedulable, allocatable and requested resources (standard and extended), the GPU table
+ * except UUIDs (free shares included) and NVLink bandwidths. Keys are compared exactly, and an
+ * id is never given to a different state later. Returns the id, or 0 when the node shares its
+ * class with no other (a pod on it uses host ports, or memory ran out). The answer is kept
+ * until the node's generation moves.
  */
+static inline uint64_t corral_snapshot_class(struct corral_snapshot *s, uint32_t node);
+/* Works the node's class out and keeps it (what corral_snapshot_class() does on a change). */
 uint64_t corral_snapshot_class_read(struct corral_snapshot *s, uint32_t node);
 static inline uint64_t corral_snapshot_class(struct corral_snapshot *s, uint32_t node)
 {
@@ -173,6 +182,12 @@ static inline uint64_t corral_snapshot_class(struct corral_snapshot *s, uint32_t
 void corral_nodeclass_describe(struct corral_snapshot *s, uint32_t node);
 /* Frees the class tables. */
 void corral_nodeclass_free(struct corral_snapshot *s);
+
+/*
+ * The lowest priority of any pod placed on a present node (the smallest value of the
+ * CORRAL_COL_MIN_PRIORITY column), INT64_MAX when there is none. Usually O(1).
+ */
+int64_t corral_snapshot_min_priority(struct corral_snapshot *s);
 
 /* Allocatable / requested extended resource on node; 0 when absent. */
 int64_t corral_snapshot_ext_alloc(const struct corral_snapshot *s, uint32_t node, const char *name);

@@ -94,12 +94,13 @@ enum corral_plugin_flags {
     CORRAL_PLUGIN_NODE_LOCAL = 1u << 0,
     /*
      * Set with NODE_LOCAL when, beyond that, Filter (with the GPUs it leaves) and Score depend
-     * on the node only through its labels, taints and unschedulable flag, its allocatable and
-     * requested resources (standard and extended), its GPUs as node_gpu() reports them (UUIDs
-     * aside; free shares count) and gpu_link_bandwidth() - not on its name, Node object or
-     * pods. Two nodes alike in all of that get the same answers, so the host may answer for one
-     * node with what the plugin said for an equal one. (Nodes whose pods use host ports are
-     * never treated as alike.)
+     * on the node only through its labels (kubernetes.io/hostname aside), taints and
+     * unschedulable flag, its allocatable and requested resources (standard and extended), its
+     * GPUs as node_gpu() reports them (UUIDs aside; free shares count) and
+     * gpu_link_bandwidth() - not on its name, hostname label, Node object or pods. Two nodes
+     * alike in all of that get the same answers, so the host may answer for one node with what
+     * the plugin said for an equal one. (Nodes whose pods use host ports are never treated as
+     * alike.)
      */
     CORRAL_PLUGIN_NODE_CLASS = 1u << 1,
 };
@@ -315,7 +316,22 @@ struct corral_host {
     /* Evicts victims from node and nominates it for pod. Returns 0 or a negative errno. */
     int (*preempt)(const struct corral_host *h, const struct corral_pod *pod, uint32_t node,
                    const struct corral_pod *const *victims, uint32_t n);
+
+    /*
+     * --- added later in ABI version 1: a plugin must check that h->struct_size reaches a
+     * field (CORRAL_HOST_HAS) before it calls it, since an older host lacks it ---
+     */
+    /*
+     * The smallest value of a column over the nodes that exist, INT64_MAX when there are none.
+     * O(1) for CORRAL_COL_MIN_PRIORITY (so PostFilter can tell at once that no node holds a
+     * pod of lower priority), a scan of the column for the others.
+     */
+    int64_t (*column_min)(const struct corral_host *h, enum corral_column col);
 };
+
+/* True when host table h has field (it is long enough and the field is set). */
+#define CORRAL_HOST_HAS(h, field)                                                                  \
+    ((h)->struct_size >= offsetof(struct corral_host, field) + sizeof((h)->field) && (h)->field)
 
 /* What a plugin exports. Every callback may be NULL. */
 struct corral_plugin {

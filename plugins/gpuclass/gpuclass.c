@@ -27,6 +27,9 @@ struct state {
     int32_t milli;
     bool render, wants_datacenter;
     char err[256];
+    const struct corral_pod *read_for; /* the pod pre_filter read this cycle */
+    uint64_t read_seq;
+    int read_rc;
 };
 
 static int init(const struct corral_host *h, const struct corral_value *args, void **out,
@@ -62,7 +65,10 @@ static int read_pod(struct state *st, const struct corral_pod *pod)
 static int pre_filter(void *s, const struct corral_pod *pod)
 {
     struct state *st = s;
-    if (read_pod(st, pod) < 0)
+    st->read_rc = read_pod(st, pod);
+    st->read_for = pod;
+    st->read_seq = st->h->pod_sequence(st->h, pod);
+    if (st->read_rc < 0)
         return CORRAL_REJECT_UNRESOLVABLE(R_INVALID);
     return st->gpus && st->render ? CORRAL_OK : CORRAL_SKIP;
 }
@@ -83,7 +89,12 @@ static int filter(void *s, const struct corral_pod *pod, uint32_t node)
 
 static int pre_score(void *s, const struct corral_pod *pod)
 {
-    return read_pod(s, pod) < 0 ? CORRAL_SKIP : CORRAL_OK;
+    struct state *st = s;
+    int rc = st->read_rc;
+    if (st->read_for != pod || st->read_seq != st->h->pod_sequence(st->h, pod))
+        rc = read_pod(st, pod); /* else pre_filter just read this pod */
+    st->read_for = NULL;
+    return rc < 0 ? CORRAL_SKIP : CORRAL_OK;
 }
 
 static int64_t score(void *s, const struct corral_pod *pod, uint32_t node)

@@ -21,6 +21,8 @@
 struct state {
     const struct corral_host *h;
     const struct corral_value *selector, *required, *preferred; /* borrowed for the cycle */
+    const struct corral_pod *read_for; /* the pod pre_filter read this cycle */
+    uint64_t read_seq;
 };
 
 static int init(const struct corral_host *h, const struct corral_value *args, void **out,
@@ -111,6 +113,8 @@ static int pre_filter(void *s, const struct corral_pod *pod)
     struct state *st = s;
     const struct corral_host *h = st->h;
     read_pod(st, pod);
+    st->read_for = pod;
+    st->read_seq = h->pod_sequence(h, pod);
     if ((st->selector && h->value_type(st->selector) != CORRAL_VALUE_OBJECT) ||
         (st->required && h->value_type(st->required) != CORRAL_VALUE_ARRAY))
         return CORRAL_REJECT_UNRESOLVABLE(R_INVALID);
@@ -142,7 +146,9 @@ static int filter(void *s, const struct corral_pod *pod, uint32_t node)
 static int pre_score(void *s, const struct corral_pod *pod)
 {
     struct state *st = s;
-    read_pod(st, pod);
+    if (st->read_for != pod || st->read_seq != st->h->pod_sequence(st->h, pod))
+        read_pod(st, pod); /* else pre_filter just read this pod */
+    st->read_for = NULL;
     return st->h->value_size(st->preferred) ? CORRAL_OK : CORRAL_SKIP;
 }
 

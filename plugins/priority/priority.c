@@ -134,21 +134,15 @@ static int post_filter(void *s, const struct corral_pod *pod, uint32_t *nominate
         return CORRAL_REJECT(R_NEVER);
     bool found = false;
     int32_t prio = h->pod_priority(h, pod);
+    if (CORRAL_HOST_HAS(h, column_min) && h->column_min(h, CORRAL_COL_MIN_PRIORITY) >= prio)
+        return CORRAL_REJECT(R_NONE); /* no node holds a pod it could preempt */
     const int64_t *lowest = h->node_column(h, CORRAL_COL_MIN_PRIORITY);
-    uint32_t n = h->node_count(h);
-    for (uint32_t base = 0; base < n; base += 8) {
-        /* Most nodes hold nothing of lower priority: look at eight at a time, branch-free. */
-        uint32_t end = base + 8 < n ? base + 8 : n;
-        bool any = false;
-        for (uint32_t node = base; node < end; node++)
-            any |= lowest[node] < prio;
-        for (uint32_t node = base; any && node < end; node++) {
-            if (lowest[node] >= prio || !h->node_exists(h, node) || !victims_on(st, pod, node))
-                continue;
-            if (!found || better(&st->cur, &st->best)) {
-                st->best = st->cur;
-                found = true;
-            }
+    for (uint32_t node = 0, n = h->node_count(h); node < n; node++) {
+        if (lowest[node] >= prio || !h->node_exists(h, node) || !victims_on(st, pod, node))
+            continue;
+        if (!found || better(&st->cur, &st->best)) {
+            st->best = st->cur;
+            found = true;
         }
     }
     if (!found)

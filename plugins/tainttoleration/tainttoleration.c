@@ -30,6 +30,8 @@ struct state {
     int n_tol;
     char interned[MAX_INTERNED][160];
     int n_interned;
+    const struct corral_pod *read_for; /* the pod pre_filter read this cycle */
+    uint64_t read_seq;
 };
 
 static int init(const struct corral_host *h, const struct corral_value *args, void **out,
@@ -93,7 +95,10 @@ static bool tolerated(const struct state *st, const struct corral_taint *taint)
 
 static int pre_filter(void *s, const struct corral_pod *pod)
 {
-    read_tolerations(s, pod);
+    struct state *st = s;
+    read_tolerations(st, pod);
+    st->read_for = pod;
+    st->read_seq = st->h->pod_sequence(st->h, pod);
     return CORRAL_OK;
 }
 
@@ -132,7 +137,10 @@ static int filter(void *s, const struct corral_pod *pod, uint32_t node)
 
 static int pre_score(void *s, const struct corral_pod *pod)
 {
-    read_tolerations(s, pod);
+    struct state *st = s;
+    if (st->read_for != pod || st->read_seq != st->h->pod_sequence(st->h, pod))
+        read_tolerations(st, pod); /* else pre_filter just read this pod */
+    st->read_for = NULL;
     return CORRAL_OK;
 }
 

@@ -4,6 +4,9 @@
 clusters of 500, 5,000 and 20,000 nodes with the default profile, and what the framework's
 speed choices cost or save in packing.
 
+Node evaluations are plugin runs; class memo rows are rows copied from an equal node's result
+instead (docs/scheduler.md, "Speed").
+
 Nodes: 80 % copies of the Alibaba trace's node rows (15 machine shapes, 2 to 8 GPUs of 7
 models), 20 % modern machines described the way `corral kubelet --print-node` publishes them
 (8x H100 on two NVLink islands, 4x A100, 4x L40 and 2x RTX 4090 with RT cores), so every GPU
@@ -115,6 +118,8 @@ def report(tag, vals):
     print("sched_sim_unalloc_pct_at_100_%s=%s %%" % (tag, vals["unallocated_gpu_pct_at_100"]))
     print("sched_sim_node_evaluations_per_pod_%s=%.1f nodes" % (
         tag, int(vals["nodes_evaluated"]) / max(pods, 1)))
+    print("sched_sim_class_memo_rows_per_pod_%s=%.1f nodes" % (
+        tag, int(vals.get("class_hits", 0)) / max(pods, 1)))
     sys.stdout.flush()
 
 

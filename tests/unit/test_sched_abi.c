@@ -42,7 +42,11 @@ static void test_abi_layout(void)
     CHECK_INT_EQ(offsetof(struct corral_host, value_type), 360);
     CHECK_INT_EQ(offsetof(struct corral_host, permit_allow), 440);
     CHECK_INT_EQ(offsetof(struct corral_host, preempt), 480);
-    CHECK_INT_EQ(sizeof(struct corral_host), 488);
+    /* fields added at the end since; plugins check struct_size (CORRAL_HOST_HAS) */
+    CHECK_INT_EQ(offsetof(struct corral_host, column_min), 488);
+    CHECK_INT_EQ(sizeof(struct corral_host), 496);
+    CHECK_INT_EQ(CORRAL_PLUGIN_NODE_LOCAL, 1);
+    CHECK_INT_EQ(CORRAL_PLUGIN_NODE_CLASS, 2);
 
     CHECK_INT_EQ(offsetof(struct corral_gpu, free_milli), 8);
     CHECK_INT_EQ(offsetof(struct corral_gpu, cc_major), 24);

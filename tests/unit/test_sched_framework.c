@@ -17,11 +17,18 @@ static const char base_profile[] =
     "    multiPoint:\n"
     "      enabled: [{name: GpuMatch}, {name: MostAllocated}, {name: ResourceFit}]\n";
 
-static void test_explanation(void)
+static const char random_ties_profile[] =
+    "profiles:\n"
+    "- schedulerName: default-scheduler\n"
+    "  plugins:\n"
+    "    multiPoint:\n"
+    "      enabled: [{name: GpuMatch}, {name: MostAllocated}, {name: ResourceFit}]\n";
+
+static void explain_with(const char *profile)
 {
     struct sched_fixture fx;
     char buf[2048];
-    sched_fixture_init(&fx, base_profile,
+    sched_fixture_init(&fx, profile,
                        "[" GPU_NODE("a", "RTX-4090", "1", "8") "," GPU_NODE("b", "RTX-3090", "1", "8")
                        "," GPU_NODE("c", "H100", "8", "64") "]");
     const char *ann = "\"corral.io/gpu-models\":\"RTX-4090,RTX-3090\"";
@@ -36,6 +43,13 @@ static void test_explanation(void)
     CHECK_STR_EQ(p->message, fx.last_message);
     CHECK(p->state == CORRAL_POD_FAILED);
     sched_fixture_free(&fx);
+}
+
+/* The same explanation from the heap's histogram (tieBreak: first) and from a scan. */
+static void test_explanation(void)
+{
+    explain_with(base_profile);
+    explain_with(random_ties_profile);
 }
 
 /* The same replay with and without the signature cache places every pod identically. */
@@ -237,7 +251,65 @@ static void test_class_memo_scope(void)
     sched_fixture_free(&fx);
 }
 
+/* host->column_min, added at the end of the host table: present, and right for any column. */
+static void test_host_column_min(void)
+{
+    struct sched_fixture fx;
+    char buf[2048];
+    sched_fixture_init(&fx, base_profile,
+                       "[" GPU_NODE("a", "T4", "1", "8") "," GPU_NODE("b", "T4", "2", "16") "]");
+    const struct corral_host *h = &fx.fw->profiles[0].plugins[0]->host;
+    CHECK(CORRAL_HOST_HAS(h, column_min));
+    CHECK_INT_EQ(h->column_min(h, CORRAL_COL_ALLOC_CPU), 8000);
+    CHECK_INT_EQ(h->column_min(h, CORRAL_COL_MIN_PRIORITY), INT64_MAX);
+    sched_add(&fx, pod_json(buf, sizeof(buf), "p", 1000, NULL, NULL, "\"priority\":7"));
+    CHECK_INT_EQ(h->column_min(h, CORRAL_COL_MIN_PRIORITY), 7);
+    CHECK_INT_EQ(h->column_min(h, CORRAL_COL_COUNT), INT64_MAX);
+    sched_fixture_free(&fx);
+}
+
+/*
+ * Score groups and the heap pick the same nodes: a replay with room for 5, 6 or 7 score groups
+ * (so they overflow and the heap takes over, and back at the next rebuild) places every pod as
+ * a replay without any cache does.
+ */
+static void test_score_groups_exact(void)
+{
+    char nodes[16384] = "[", buf[2048];
+    for (int i = 0; i < 30; i++) {
+        char one[512];
+        snprintf(one, sizeof(one), "%s{\"metadata\":{\"name\":\"n%02d\"},\"status\":{"
+                 "\"allocatable\":{\"cpu\":\"%d\",\"memory\":\"64Gi\"}}}",
+                 i ? "," : "", i, 8 + 4 * (i % 5));
+        strcat(nodes, one);
+    }
+    strcat(nodes, "]");
+    static const char profile[] =
+        "profiles:\n- schedulerName: default-scheduler\n  tieBreak: first\n  plugins:\n"
+        "    multiPoint:\n      enabled: [{name: MostAllocated}, {name: ResourceFit}]\n";
+    struct sched_fixture ref;
+    sched_fixture_init(&ref, profile, nodes);
+    ref.fw->no_cache = true;
+    struct sched_fixture fx[3];
+    for (int k = 0; k < 3; k++) {
+        sched_fixture_init(&fx[k], profile, nodes);
+        fx[k].fw->max_score_groups = (uint32_t)k + 5; /* 5 node sizes: 5 scores at first */
+    }
+    for (int i = 0; i < 120; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "p%d", i);
+        pod_json(buf, sizeof(buf), name, 500 + 250 * (i % 7), NULL, NULL, NULL);
+        const char *want = sched_node_of(&ref, sched_add(&ref, buf));
+        for (int k = 0; k < 3; k++)
+            CHECK_STR_EQ(sched_node_of(&fx[k], sched_add(&fx[k], buf)), want);
+    }
+    for (int k = 0; k < 3; k++)
+        sched_fixture_free(&fx[k]);
+    sched_fixture_free(&ref);
+}
+
 CORRAL_TESTS(CORRAL_TEST(explanation), CORRAL_TEST(cache_is_exact), CORRAL_TEST(tie_break),
              CORRAL_TEST(gpu_assignment), CORRAL_TEST(percentage_of_nodes),
              CORRAL_TEST(unknown_scheduler_and_duplicates), CORRAL_TEST(bound_pods),
-             CORRAL_TEST(class_memo_scope))
+             CORRAL_TEST(class_memo_scope), CORRAL_TEST(host_column_min),
+             CORRAL_TEST(score_groups_exact))

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Speed work must not move a single pod: `corral sim` replays a few trace/seed/profile cases
 # and each placement_hash (every binding, failure and eviction in order, see scheduler/sim.c)
-# must equal the one recorded before the scheduler's speed work (docs/scheduler.md, "Speed").
+# must equal the one recorded before the scheduler's speed work (docs/scheduler.md, "Speed";
+# the random and bestfit cases were recorded later, after checking that the earlier
+# scheduler's --verbose output for them is the same).
 # A change that is meant to change placements updates these hashes in the same commit and
 # regenerates docs/scheduler-results.md.
 # Usage: test_sched_placements.sh CORRAL SHARED_DIR BENCH_SCHED_PY
@@ -39,13 +41,19 @@ check() {
 }
 
 NODES="$TRACE/openb_node_list_gpu_node.csv"
-check default-seed42 8d0c160018bd72ce --nodes "$NODES" --pods "$TRACE/openb_pod_list_default.csv" --seed 42
-check gpuspec33-seed44 6ea7674dd411b8c6 --nodes "$NODES" --pods "$TRACE/openb_pod_list_gpuspec33.csv" --seed 44
-check multigpu50-seed45 d85cb0e660adbf95 --nodes "$NODES" --pods "$TRACE/openb_pod_list_multigpu50.csv" --seed 45
-check gpushare100-seed46 309a8732b96d4ccb --nodes "$NODES" --pods "$TRACE/openb_pod_list_gpushare100.csv" --seed 46
-check cpu250-seed47 220daeb03a1ceb19 --nodes "$NODES" --pods "$TRACE/openb_pod_list_cpu250.csv" --seed 47
-check fgd-default-seed42 a2952dae785a3959 --nodes "$NODES" --pods "$TRACE/openb_pod_list_default.csv" --seed 42 \
+P="$TRACE/openb_pod_list"
+check default-seed42 8d0c160018bd72ce --nodes "$NODES" --pods "${P}_default.csv" --seed 42
+check gpuspec33-seed44 6ea7674dd411b8c6 --nodes "$NODES" --pods "${P}_gpuspec33.csv" --seed 44
+check multigpu50-seed45 d85cb0e660adbf95 --nodes "$NODES" --pods "${P}_multigpu50.csv" --seed 45
+check gpushare100-seed46 309a8732b96d4ccb --nodes "$NODES" --pods "${P}_gpushare100.csv" --seed 46
+check cpu250-seed47 220daeb03a1ceb19 --nodes "$NODES" --pods "${P}_cpu250.csv" --seed 47
+check fgd-default-seed42 a2952dae785a3959 --nodes "$NODES" --pods "${P}_default.csv" --seed 42 \
     --policy fgd
+# random ties (a scan, not the heap) and a NormalizeScore plugin (scores every cycle)
+check random-default-seed48 7f61df577730eab4 --nodes "$NODES" --pods "${P}_default.csv" \
+    --seed 48 --policy random
+check bestfit-default-seed48 8cb826a8856ffb91 --nodes "$NODES" --pods "${P}_default.csv" \
+    --seed 48 --policy bestfit
 
 # The benchmark's heterogeneous cluster (trace machines plus H100 NVLink, A100, L40, RTX 4090
 # nodes), so GpuTopology, GpuClass and the per-model paths place pods too.
@@ -55,8 +63,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[1])))
 import bench_sched
 bench_sched.write_nodes(sys.argv[3], 600, bench_sched.trace_nodes(sys.argv[2]))
 PY
-check hetero600-default-seed42 4dee042e4bc65e98 --nodes "$T/nodes.json" --pods "$TRACE/openb_pod_list_default.csv" --seed 42
-check hetero600-gpuspec25-seed43 a9d68644797f2670 --nodes "$T/nodes.json" --pods "$TRACE/openb_pod_list_gpuspec25.csv" --seed 43
+check hetero600-default-seed42 4dee042e4bc65e98 --nodes "$T/nodes.json" --pods "${P}_default.csv" \
+    --seed 42
+check hetero600-gpuspec25-seed43 a9d68644797f2670 --nodes "$T/nodes.json" \
+    --pods "${P}_gpuspec25.csv" --seed 43
 
 [ "$failed" = 0 ] || exit 1
 echo "ok"

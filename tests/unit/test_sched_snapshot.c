@@ -158,19 +158,20 @@ static void test_update_keeps_pods(void)
     corral_snapshot_free(s);
 }
 
-/* A node like h100_node under another name, with GPU UUIDs and labels of the caller's. */
+/* A two-GPU node with the caller's name (also its hostname label), GPU UUIDs and zone. */
 static int add_h100(struct corral_snapshot *s, const char *name, const char *uuid,
                     const char *zone)
 {
     char js[2048], err[256];
     snprintf(js, sizeof(js),
-             "{\"metadata\":{\"name\":\"%s\",\"labels\":{\"zone\":\"%s\"},"
+             "{\"metadata\":{\"name\":\"%s\",\"labels\":{\"zone\":\"%s\","
+             "\"kubernetes.io/hostname\":\"%s\"},"
              "\"annotations\":{\"corral.io/gpus\":\"[{\\\"index\\\":0,\\\"uuid\\\":"
              "\\\"%s-0\\\",\\\"island\\\":0},{\\\"index\\\":1,\\\"uuid\\\":"
              "\\\"%s-1\\\",\\\"island\\\":0}]\"}},"
              "\"status\":{\"allocatable\":{\"cpu\":\"16\",\"memory\":\"64Gi\","
              "\"nvidia.com/gpu\":\"2\"}}}",
-             name, zone, uuid, uuid);
+             name, zone, name, uuid, uuid);
     int slot = add(s, js, err, sizeof(err));
     if (slot < 0)
         fprintf(stderr, "%s\n", err);
@@ -185,7 +186,7 @@ static void test_node_classes(void)
     CHECK(a >= 0 && b >= 0 && c >= 0);
     uint64_t ca = corral_snapshot_class(s, (uint32_t)a);
     CHECK(ca != 0);
-    CHECK_INT_EQ(corral_snapshot_class(s, (uint32_t)b), ca); /* UUIDs do not count */
+    CHECK_INT_EQ(corral_snapshot_class(s, (uint32_t)b), ca); /* names, UUIDs do not count */
     CHECK(corral_snapshot_class(s, (uint32_t)c) != ca);      /* labels do */
     /* a pod on a: a leaves b's class; the same pod on b brings them together again */
     struct corral_pod *p1 = pod("p1", "\"corral.io/gpu-milli\":\"300\"");
@@ -248,6 +249,36 @@ static void test_node_class_table_reset(void)
     corral_snapshot_free(s);
 }
 
+/* The lowest pod priority over the cluster follows placements, removals and node changes. */
+static void test_min_priority_floor(void)
+{
+    struct corral_snapshot *s = corral_snapshot_new();
+    CHECK(add_h100(s, "a", "GPU-A", "z") == 0 && add_h100(s, "b", "GPU-B", "z") == 1);
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), INT64_MAX);
+    struct corral_pod *p[3] = {pod("p0", ""), pod("p1", ""), pod("p2", "")};
+    p[0]->priority = 5;
+    p[1]->priority = 3;
+    p[2]->priority = 3;
+    CHECK_INT_EQ(corral_snapshot_place(s, p[0], 0, 0, 0), 0);
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), 5);
+    CHECK_INT_EQ(corral_snapshot_place(s, p[1], 0, 0, 0), 0);
+    CHECK_INT_EQ(corral_snapshot_place(s, p[2], 1, 0, 0), 0);
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), 3);
+    CHECK_INT_EQ(corral_snapshot_unplace(s, p[1]), 0); /* b still holds a 3 */
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), 3);
+    CHECK_INT_EQ(corral_snapshot_unplace(s, p[2]), 0); /* the last 3 left */
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), 5);
+    CHECK_INT_EQ(corral_snapshot_place(s, p[2], 1, 0, 0), 0);
+    CHECK_INT_EQ(corral_snapshot_remove_node(s, "b", NULL, NULL), 0); /* p2 is unplaced */
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), 5);
+    CHECK_INT_EQ(corral_snapshot_unplace(s, p[0]), 0);
+    CHECK_INT_EQ(corral_snapshot_min_priority(s), INT64_MAX);
+    for (int i = 0; i < 3; i++)
+        corral_pod_free(p[i]);
+    corral_snapshot_free(s);
+}
+
 CORRAL_TESTS(CORRAL_TEST(node_from_annotation), CORRAL_TEST(node_from_labels),
              CORRAL_TEST(bad_nodes), CORRAL_TEST(place_unplace), CORRAL_TEST(update_keeps_pods),
-             CORRAL_TEST(node_classes), CORRAL_TEST(node_class_table_reset))
+             CORRAL_TEST(node_classes), CORRAL_TEST(node_class_table_reset),
+             CORRAL_TEST(min_priority_floor))
