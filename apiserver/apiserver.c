@@ -45,6 +45,8 @@ static void usage(FILE *out)
             "  --max-list N              most objects in one list page (default 10000)\n"
             "  --max-watch-seconds N     longest watch stream (default 3600)\n"
             "  --node-grace-seconds N    lease age before a node is NotReady (default 10)\n"
+            "  --watch-history-events N  watch events kept for resuming (default 100000)\n"
+            "  --watch-history-seconds N ... and for how long at most (default 300)\n"
             "  --no-controllers          do not run the built-in controllers\n");
 }
 
@@ -65,6 +67,8 @@ enum {
     OPT_LIST,
     OPT_WATCH,
     OPT_GRACE,
+    OPT_HIST_EVENTS,
+    OPT_HIST_SECONDS,
     OPT_NOCTRL,
     OPT_HELP,
 };
@@ -86,6 +90,8 @@ static const struct option options[] = {
     {"max-list", required_argument, NULL, OPT_LIST},
     {"max-watch-seconds", required_argument, NULL, OPT_WATCH},
     {"node-grace-seconds", required_argument, NULL, OPT_GRACE},
+    {"watch-history-events", required_argument, NULL, OPT_HIST_EVENTS},
+    {"watch-history-seconds", required_argument, NULL, OPT_HIST_SECONDS},
     {"no-controllers", no_argument, NULL, OPT_NOCTRL},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -133,6 +139,14 @@ static int parse_options(int argc, char **argv, struct corral_apiserver_config *
         case OPT_GRACE:
             rc = parse_positive(optarg, "--node-grace-seconds", &v);
             cfg->node_grace_s = (unsigned)v;
+            break;
+        case OPT_HIST_EVENTS:
+            rc = parse_positive(optarg, "--watch-history-events", &v);
+            cfg->history_events = v;
+            break;
+        case OPT_HIST_SECONDS:
+            rc = parse_positive(optarg, "--watch-history-seconds", &v);
+            cfg->history_s = v;
             break;
         case OPT_NOCTRL: cfg->controllers = false; break;
         case OPT_HELP: usage(stdout); exit(0);

@@ -735,6 +735,13 @@ int corral_server_init(struct corral_apiserver *srv, const struct corral_apiserv
                                          .key_file = cfg->etcd_key};
     int rc = cfg->etcd ? corral_store_open_etcd_tls(cfg->etcd, "/corral", &etls, &srv->store)
                        : corral_store_open_sqlite(cfg->data_dir, &srv->store);
+    if (rc == 0 && (cfg->history_events || cfg->history_s)) {
+        struct corral_store_retention r = {
+            .max_events = cfg->history_events ? cfg->history_events : CORRAL_STORE_HISTORY_EVENTS,
+            .max_age_s = cfg->history_s ? cfg->history_s : CORRAL_STORE_HISTORY_AGE_S,
+            .max_bytes = CORRAL_STORE_HISTORY_BYTES};
+        corral_store_set_retention(srv->store, &r);
+    }
     if (rc < 0) {
         corral_error("apiserver", "cannot open the store: %s", corral_strerror(rc));
         corral_metrics_free(srv->metrics);

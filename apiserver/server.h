@@ -45,6 +45,8 @@ struct corral_apiserver_config {
     unsigned max_watch_s;      /* longest a watch stays open (randomised 50-100%) */
     bool controllers;          /* run the built-in controllers */
     unsigned node_grace_s;     /* lease age after which a node is NotReady */
+    unsigned long history_events; /* watch history kept (0 = the store's default) */
+    unsigned long history_s;
 };
 
 struct corral_apiserver {

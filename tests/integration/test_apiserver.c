@@ -286,6 +286,58 @@ static void test_watch(void)
     CHECK_INT_EQ(corral_daemon_stop(&d, SIGTERM), 0);
 }
 
+static int expect_gone(enum corral_watch_type type, json_t *obj, void *ctx)
+{
+    (void)type;
+    (void)obj;
+    (void)ctx;
+    return 1; /* any event means the old revision was still served: stop */
+}
+
+static void test_watch_resume_and_gone(void)
+{
+    struct corral_daemon d;
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/gone", corral_test_tmpdir());
+    const char *argv[] = {"apiserver", "--listen", "127.0.0.1:0", "--data-dir", dir,
+                          "--insecure-http", "--watch-history-events", "20", "--no-controllers",
+                          NULL};
+    CHECK(corral_daemon_start(&d, argv, 20000) == 0);
+    struct corral_client *c = client_for(&d);
+    json_t *first = NULL;
+    json_t *cm = configmap("resume-0", "gone");
+    CHECK(corral_client_create(c, "/api/v1/namespaces/default/configmaps", cm, &first) == 0);
+    json_decref(cm);
+    long rv0 = atol(meta_str(first, "resourceVersion"));
+    for (int i = 1; i <= 60; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "resume-%d", i);
+        cm = configmap(name, "gone");
+        CHECK(corral_client_create(c, "/api/v1/namespaces/default/configmaps", cm, NULL) == 0);
+        json_decref(cm);
+    }
+    /* a recent revision resumes: the next events arrive in order */
+    json_t *l = NULL;
+    CHECK(corral_client_get(c, "/api/v1/namespaces/default/configmaps?limit=1", &l) == 0);
+    long now = atol(json_string_value(json_object_get(json_object_get(l, "metadata"),
+                                                      "resourceVersion")));
+    json_decref(l);
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/namespaces/default/configmaps?resourceVersion=%ld",
+             now - 5);
+    struct event_log log = {.n = 0};
+    CHECK(corral_client_watch(c, path, 1, record_event, &log) == 0);
+    CHECK_INT_EQ(log.n, 5);
+    CHECK_STR_EQ(log.names[0], "resume-56");
+    /* the first revision is long compacted: 410 Gone, the client must re-list */
+    snprintf(path, sizeof(path), "/api/v1/namespaces/default/configmaps?resourceVersion=%ld",
+             rv0);
+    CHECK(corral_client_watch(c, path, 2, expect_gone, NULL) == CORRAL_EGONE);
+    json_decref(first);
+    corral_client_free(c);
+    CHECK_INT_EQ(corral_daemon_stop(&d, SIGTERM), 0);
+}
+
 static void test_limits_and_health(void)
 {
     struct corral_daemon d = start_apiserver();
@@ -408,6 +460,7 @@ int main(int argc, char **argv)
     snprintf(data_dir, sizeof(data_dir), "%s/data", corral_test_tmpdir());
     static const struct corral_test tests[] = {
         CORRAL_TEST(crud_and_errors), CORRAL_TEST(list_selectors_paging), CORRAL_TEST(watch),
+        CORRAL_TEST(watch_resume_and_gone),
         CORRAL_TEST(limits_and_health), CORRAL_TEST(kill9_loses_nothing)};
     const char *only = argc > 2 ? argv[2] : NULL;
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
