@@ -8,10 +8,12 @@
  * revision that last modified it, and the store writes that field itself, so stored bytes,
  * replies and watch events always agree.
  *
- * Values are kept as immutable, reference-counted blobs of compact JSON (struct corral_blob):
- * reads and watches hand out references to the bytes in memory, never copies, and never touch
- * the disk. A write returns only once it is durable; concurrent writes are batched into one
- * commit (group commit).
+ * Values are handed out as immutable, reference-counted blobs of compact JSON (struct
+ * corral_blob). In memory the store keeps every object compressed against a dictionary trained on
+ * objects of the same kind (cache_pack.h: a stored pod takes about 60 bytes instead of 1.4 KB)
+ * and makes the plain blob when it is read; reads and watches never touch the disk, and a watch
+ * event is decompressed once however many watchers take it. A write returns only once it is
+ * durable; concurrent writes are batched into one commit (group commit).
  *
  * Watching: the store keeps a window of recent events (the watch history). A watcher asks for
  * events after a revision; if that revision is older than the window (compacted) the answer is
@@ -117,6 +119,11 @@ struct corral_store_stats {
     uint64_t history_events; /* events in the watch history */
     uint64_t history_bytes;  /* object bytes only the history keeps alive (old and deleted
                                 versions) */
+    /* Memory, as objects are held packed (bytes and history_bytes count plain JSON): */
+    uint64_t mem;         /* the current objects, packed */
+    uint64_t history_mem; /* the versions only the history keeps, packed */
+    uint64_t dicts;       /* packing dictionaries alive */
+    uint64_t dict_mem;    /* the memory they take */
 };
 
 /*
