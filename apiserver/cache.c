@@ -229,6 +229,108 @@ int corral_cache_list(struct corral_cache *c, const struct corral_store_list_opt
     return rc;
 }
 
+/* ---- snapshots (store.h): the keys and packed values of a list, unpacked on demand ---- */
+
+struct corral_store_snapshot {
+    char **keys;
+    struct taken *items;
+    size_t n, cap;
+    int64_t rev;
+    bool more;
+};
+
+void corral_store_snapshot_free(struct corral_store_snapshot *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->keys[i]);
+        corral_packed_unref(s->items[i].value);
+    }
+    free(s->keys);
+    free(s->items);
+    free(s);
+}
+
+size_t corral_store_snapshot_count(const struct corral_store_snapshot *s)
+{
+    return s->n;
+}
+
+int64_t corral_store_snapshot_rev(const struct corral_store_snapshot *s)
+{
+    return s->rev;
+}
+
+bool corral_store_snapshot_more(const struct corral_store_snapshot *s)
+{
+    return s->more;
+}
+
+const char *corral_store_snapshot_key(const struct corral_store_snapshot *s, size_t i)
+{
+    return s->keys[i];
+}
+
+int corral_store_snapshot_item(const struct corral_store_snapshot *s, size_t i, const char **key,
+                               struct corral_blob **value)
+{
+    *key = s->keys[i];
+    *value = corral_packed_blob(s->items[i].value, s->items[i].rev);
+    return *value ? 0 : -ENOMEM;
+}
+
+static int snapshot_push(struct corral_store_snapshot *s, const struct corral_cache_entry *e)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        char **keys = realloc(s->keys, cap * sizeof(*keys));
+        if (keys)
+            s->keys = keys;
+        struct taken *items = keys ? realloc(s->items, cap * sizeof(*items)) : NULL;
+        if (!items)
+            return -ENOMEM;
+        s->items = items;
+        s->cap = cap;
+    }
+    if (!(s->keys[s->n] = strdup(e->key)))
+        return -ENOMEM;
+    s->items[s->n++] = (struct taken){corral_packed_ref(e->value), e->mod_rev};
+    return 0;
+}
+
+int corral_cache_snapshot(struct corral_cache *c, const struct corral_store_list_opts *opts,
+                          struct corral_store_snapshot **out)
+{
+    struct corral_store_snapshot *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    size_t plen = strlen(opts->prefix);
+    struct corral_cache_pos pos;
+    int rc = 0;
+    pthread_rwlock_rdlock(&c->lock);
+    s->rev = c->rev;
+    list_seek(c, opts, &pos);
+    for (const struct corral_cache_entry *e; (e = corral_cache_map_at(&c->map, &pos));
+         corral_cache_map_next(&c->map, &pos)) {
+        if (strncmp(e->key, opts->prefix, plen) != 0)
+            break;
+        if (opts->limit && s->n == opts->limit) {
+            s->more = true;
+            break;
+        }
+        if ((rc = snapshot_push(s, e)) != 0)
+            break;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    if (rc != 0) {
+        corral_store_snapshot_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
 /* The blob in *cell, or p unpacked at rev and left there for the next reader (read lock held). */
 static struct corral_blob *slot_take(struct corral_blob **cell, const struct corral_packed *p,
                                      int64_t rev)

@@ -90,6 +90,8 @@ void corral_cache_shutdown(struct corral_cache *c);
 int corral_cache_get(struct corral_cache *c, const char *key, struct corral_store_obj *out);
 int corral_cache_list(struct corral_cache *c, const struct corral_store_list_opts *opts,
                       struct corral_store_list *out);
+int corral_cache_snapshot(struct corral_cache *c, const struct corral_store_list_opts *opts,
+                          struct corral_store_snapshot **out);
 int corral_cache_events(struct corral_cache *c, const char *prefix, int64_t after,
                         struct corral_store_event *out, size_t max, int timeout_ms, int64_t *seen);
 void corral_cache_stats(struct corral_cache *c, struct corral_store_stats *out);

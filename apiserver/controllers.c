@@ -295,18 +295,25 @@ static void relist(struct corral_ctrl *c)
             relist_pods(c);
             continue;
         }
+        /* a snapshot: one object at a time as JSON, not all of them at once */
         struct corral_store_list_opts opts = {.prefix = c->def->prefixes[i]};
-        struct corral_store_list l = {0};
-        if (corral_store_list(c->srv->store, &opts, &l) < 0) {
+        struct corral_store_snapshot *snap = NULL;
+        if (corral_store_snapshot(c->srv->store, &opts, &snap) < 0) {
             corral_warn("controllers", "%s: cannot list %s", c->def->name, opts.prefix);
             continue;
         }
-        for (size_t j = 0; j < l.n && !stopping(c); j++) {
-            struct corral_store_event ev = {
-                .type = CORRAL_EVENT_ADDED, .rev = l.rev, .key = l.keys[j], .value = l.items[j]};
+        size_t n = corral_store_snapshot_count(snap);
+        for (size_t j = 0; j < n && !stopping(c); j++) {
+            struct corral_store_event ev = {.type = CORRAL_EVENT_ADDED,
+                                            .rev = corral_store_snapshot_rev(snap)};
+            const char *key;
+            if (corral_store_snapshot_item(snap, j, &key, &ev.value) < 0)
+                continue;
+            ev.key = (char *)key;
             observe(c, &ev);
+            corral_blob_unref(ev.value);
         }
-        corral_store_list_clear(&l);
+        corral_store_snapshot_free(snap);
     }
     if (c->def->relisted)
         c->def->relisted(c);

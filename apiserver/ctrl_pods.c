@@ -597,20 +597,25 @@ static void catch_up_one(struct corral_ctrl_pods *p, const struct corral_store_e
 static int reload(struct corral_ctrl_pods *p, struct corral_store *st)
 {
     struct corral_store_list_opts opts = {.prefix = CORRAL_CTRL_POD_PREFIX};
-    struct corral_store_list l = {0};
-    int rc = corral_store_list(st, &opts, &l);
+    struct corral_store_snapshot *snap = NULL;
+    int rc = corral_store_snapshot(st, &opts, &snap);
     if (rc < 0)
         return rc;
     struct corral_ctrl_pods fresh = {0};
-    for (size_t i = 0; i < l.n && rc == 0; i++) {
-        struct corral_ctrl_pod *pod = parse_blob(p, l.keys[i], l.items[i]);
+    size_t n = corral_store_snapshot_count(snap);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *key;
+        struct corral_blob *b = NULL;
+        rc = corral_store_snapshot_item(snap, i, &key, &b);
+        struct corral_ctrl_pod *pod = rc == 0 ? parse_blob(p, key, b) : NULL;
+        corral_blob_unref(b);
         if (pod && index_insert(&fresh, pod) != 0) {
             corral_ctrl_pod_unref(pod);
             rc = -ENOMEM;
         }
     }
-    int64_t rev = l.rev;
-    corral_store_list_clear(&l);
+    int64_t rev = corral_store_snapshot_rev(snap);
+    corral_store_snapshot_free(snap);
     pthread_rwlock_wrlock(&p->lock);
     if (rc == 0 && rev > p->rev) { /* else someone was quicker: keep theirs */
         struct corral_ctrl_pods old = *p;

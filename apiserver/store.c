@@ -277,6 +277,15 @@ int corral_store_list(struct corral_store *st, const struct corral_store_list_op
     return st->ops->list(st, opts, out);
 }
 
+int corral_store_snapshot(struct corral_store *st, const struct corral_store_list_opts *opts,
+                          struct corral_store_snapshot **out)
+{
+    if (!st || !opts || !out || opts->filter || corral_store_check_prefix(opts->prefix) != 0)
+        return -EINVAL;
+    *out = NULL;
+    return st->ops->snapshot(st, opts, out);
+}
+
 static int check_write(struct corral_store *st, const char *key, struct corral_store_obj *out)
 {
     if (out)

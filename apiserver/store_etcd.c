@@ -932,6 +932,12 @@ static int etcd_list(struct corral_store *st, const struct corral_store_list_opt
     return corral_cache_list(&es(st)->cache, opts, out);
 }
 
+static int etcd_snapshot(struct corral_store *st, const struct corral_store_list_opts *opts,
+                         struct corral_store_snapshot **out)
+{
+    return corral_cache_snapshot(&es(st)->cache, opts, out);
+}
+
 static int etcd_events(struct corral_store *st, const char *prefix, int64_t after,
                        struct corral_store_event *out, size_t max, int timeout_ms, int64_t *seen)
 {
@@ -1039,6 +1045,7 @@ static const struct corral_store_ops etcd_ops = {
     .revision = etcd_revision,
     .set_retention = etcd_set_retention,
     .shutdown = etcd_shutdown,
+    .snapshot = etcd_snapshot,
 };
 
 /* ---- opening ------------------------------------------------------------------------------ */

@@ -598,6 +598,12 @@ static int sq_remove(struct corral_store *st, const char *key, int64_t expect_re
     return sq_write(st, OP_DELETE, key, NULL, expect_rev, out);
 }
 
+static int sq_snapshot(struct corral_store *st, const struct corral_store_list_opts *opts,
+                       struct corral_store_snapshot **out)
+{
+    return corral_cache_snapshot(&sq(st)->cache, opts, out);
+}
+
 static int sq_events(struct corral_store *st, const char *prefix, int64_t after,
                      struct corral_store_event *out, size_t max, int timeout_ms, int64_t *seen)
 {
@@ -681,6 +687,7 @@ static const struct corral_store_ops sqlite_ops = {
     .revision = sq_revision,
     .set_retention = sq_set_retention,
     .shutdown = sq_shutdown,
+    .snapshot = sq_snapshot,
 };
 
 /* ---- opening ------------------------------------------------------------------------------ */

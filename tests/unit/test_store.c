@@ -744,6 +744,13 @@ static void check_same_blob(const struct corral_blob *a, const struct corral_blo
 
 enum { PACKED_N = 300 };
 
+static bool rv_any(const struct corral_blob *b, void *ctx)
+{
+    (void)b;
+    (void)ctx;
+    return true;
+}
+
 /* Every get, list item and watch event equals, byte for byte, what the writes returned. */
 static void check_packed(struct corral_store *st, struct corral_blob **want)
 {
@@ -767,6 +774,31 @@ static void check_packed(struct corral_store *st, struct corral_blob **want)
         check_same_blob(l.items[k++], want[i]);
     }
     CHECK_INT_EQ(k, l.n);
+    /* a snapshot holds the same, made plain one at a time */
+    struct corral_store_snapshot *snap;
+    CHECK_INT_EQ(corral_store_snapshot(st, &lo, &snap), 0);
+    CHECK_INT_EQ(corral_store_snapshot_count(snap), l.n);
+    CHECK_INT_EQ(corral_store_snapshot_rev(snap), l.rev);
+    CHECK(!corral_store_snapshot_more(snap));
+    for (size_t i = 0; i < l.n; i++) {
+        const char *key;
+        struct corral_blob *b;
+        CHECK_INT_EQ(corral_store_snapshot_item(snap, i, &key, &b), 0);
+        CHECK_STR_EQ(key, l.keys[i]);
+        CHECK_STR_EQ(corral_store_snapshot_key(snap, i), l.keys[i]);
+        check_same_blob(b, l.items[i]);
+        corral_blob_unref(b);
+    }
+    corral_store_snapshot_free(snap);
+    struct corral_store_list_opts page = {.prefix = lo.prefix, .start_after = l.keys[0],
+                                          .limit = 2};
+    CHECK_INT_EQ(corral_store_snapshot(st, &page, &snap), 0);
+    CHECK_INT_EQ(corral_store_snapshot_count(snap), 2);
+    CHECK(corral_store_snapshot_more(snap));
+    CHECK_STR_EQ(corral_store_snapshot_key(snap, 0), l.keys[1]);
+    corral_store_snapshot_free(snap);
+    page.filter = rv_any;
+    CHECK_INT_EQ(corral_store_snapshot(st, &page, &snap), -EINVAL);
     corral_store_list_clear(&l);
 }
 
