@@ -1092,48 +1092,39 @@ static uint32_t gbit_first(const struct corral_sig_entry *e, const struct corral
 }
 
 /*
- * The group of score, made (from an empty one when all are taken) when create is set. NULL
- * when there is none, or no room for it.
+ * The group of score, made (in an empty one when all are taken) when create is set. NULL when
+ * there is none, or no room for it. Groups never move, so a row can name its group.
  */
 static struct corral_score_group *group_of(struct corral_sig_entry *e, int64_t score,
                                            bool create)
 {
-    uint32_t i = 0;
-    while (i < e->n_groups && e->groups[i].score > score)
-        i++;
-    if (i < e->n_groups && e->groups[i].score == score)
-        return &e->groups[i];
+    struct corral_score_group *empty = NULL;
+    for (uint32_t i = 0; i < e->n_groups; i++) {
+        if (e->groups[i].score == score)
+            return &e->groups[i];
+        if (!empty && !e->groups[i].count)
+            empty = &e->groups[i];
+    }
     if (!create)
         return NULL;
-    uint64_t *bits = NULL;
-    if (e->n_groups == e->max_groups) { /* recycle an empty group, all bits clear */
-        uint32_t k = 0;
-        while (k < e->n_groups && e->groups[k].count)
-            k++;
-        if (k == e->n_groups)
+    if (e->n_groups < e->max_groups) { /* a new one, with spare memory past the end if any */
+        struct corral_score_group *g = &e->groups[e->n_groups];
+        if (!g->bits && !(g->bits = calloc(e->words + e->swords, sizeof(uint64_t))))
             return NULL;
-        bits = e->groups[k].bits;
-        memmove(&e->groups[k], &e->groups[k + 1], (e->n_groups - k - 1) * sizeof(e->groups[0]));
-        e->n_groups--;
-        i -= k < i;
-    } else {
-        bits = e->groups[e->n_groups].bits; /* spare memory past the end, if any */
-        if (!bits && !(bits = calloc(e->words + e->swords, sizeof(uint64_t))))
-            return NULL;
+        e->n_groups++;
+        empty = g;
     }
-    memmove(&e->groups[i + 1], &e->groups[i], (e->n_groups - i) * sizeof(e->groups[0]));
-    e->groups[i] = (struct corral_score_group){score, 0, bits};
-    e->n_groups++;
-    return &e->groups[i];
+    if (empty) /* an empty group's bits are all clear */
+        empty->score = score;
+    return empty;
 }
 
 /* Moves node between score groups as its row says; false when a new score found no room. */
-static bool group_update(struct corral_sig_entry *e, uint32_t node, bool was_in,
-                         int64_t old_score, bool feasible)
+static bool group_update(struct corral_sig_entry *e, uint32_t node, bool was_in, bool feasible)
 {
     struct corral_sig_row *r = &e->row[node];
     if (was_in)
-        gbit_clear(e, group_of(e, old_score, false), node);
+        gbit_clear(e, &e->groups[r->pos], node);
     r->pos = UINT32_MAX;
     if (!feasible)
         return true;
@@ -1141,13 +1132,14 @@ static bool group_update(struct corral_sig_entry *e, uint32_t node, bool was_in,
     if (!g)
         return false;
     gbit_set(e, g, node);
-    r->pos = 0;
+    r->pos = (uint32_t)(g - e->groups);
     return true;
 }
 
 /*
- * Builds the groups from the heap array just filled by heap_rebuild(). Returns false (the
- * heap is used) when the scores take too many values or memory is short.
+ * Builds the groups from the heap array just filled by heap_rebuild(), each row naming its
+ * group. Returns false (the heap is used) when the scores take too many values or memory is
+ * short.
  */
 static bool groups_build(struct corral_sig_entry *e)
 {
@@ -1155,28 +1147,31 @@ static bool groups_build(struct corral_sig_entry *e)
     e->swords = (e->words + 63) / 64;
     if (!e->groups && !(e->groups = calloc(CORRAL_MAX_SCORE_GROUPS, sizeof(*e->groups))))
         return false;
-    for (uint32_t g = 0; g < e->n_groups; g++)
+    for (uint32_t g = 0; g < e->n_groups; g++) { /* start empty, keeping the memory */
         memset(e->groups[g].bits, 0, (e->words + e->swords) * sizeof(uint64_t));
-    for (uint32_t g = 0; g < e->n_groups; g++) /* start empty, keeping the memory */
         e->groups[g].count = 0;
+    }
     e->n_groups = 0;
     for (uint32_t i = 0; i < e->heap_n; i++) {
         struct corral_score_group *g = group_of(e, e->heap[i].score, true);
         if (!g)
             return false;
         gbit_set(e, g, e->heap[i].node);
+        e->row[e->heap[i].node].pos = (uint32_t)(g - e->groups);
     }
     return true;
 }
 
+/* The best node: the heap's top, or the first node of the best nonempty score group. */
 static uint32_t set_top(const struct corral_sig_entry *e)
 {
     if (!e->grouped)
         return e->heap_n ? e->heap[0].node : CORRAL_NO_NODE;
+    const struct corral_score_group *best = NULL;
     for (uint32_t g = 0; g < e->n_groups; g++)
-        if (e->groups[g].count)
-            return gbit_first(e, &e->groups[g]);
-    return CORRAL_NO_NODE;
+        if (e->groups[g].count && (!best || e->groups[g].score > best->score))
+            best = &e->groups[g];
+    return best ? gbit_first(e, best) : CORRAL_NO_NODE;
 }
 
 /* Puts node where its row says: in the heap when feasible, out of it otherwise. */
@@ -1254,7 +1249,7 @@ static void refresh_node(uint32_t node, void *arg)
         return; /* being rebuilt after this batch */
     if (!e->grouped)
         heap_update(e, node, feasible);
-    else if (!group_update(e, node, in, old_score, feasible))
+    else if (!group_update(e, node, in, feasible))
         e->heap_ok = false; /* a new score found no room: rebuild, with the heap */
 }
 
@@ -1291,10 +1286,9 @@ static void heap_rebuild(struct corral_framework *fw)
                         ? fw->max_score_groups
                         : CORRAL_MAX_SCORE_GROUPS;
     e->grouped = groups_build(e);
-    if (e->grouped) {
+    if (!e->grouped) {
         for (uint32_t i = 0; i < e->heap_n; i++)
-            e->row[e->heap[i].node].pos = 0;
-    } else {
+            e->row[e->heap[i].node].pos = i;
         for (uint32_t i = e->heap_n > 1 ? (e->heap_n - 2) / 4 + 1 : 0; i-- > 0;)
             hdown(e, i);
     }
@@ -1447,10 +1441,6 @@ static void explain(struct corral_framework *fw, char *msg, size_t len, bool fro
     if (from_heap && e->hist_ok) { /* every row is fresh: the histogram says it all */
         for (uint32_t i = 0; i < e->n_hist; i++)
             rc[n++] = (struct reason_count){e->hist[i].code, e->hist[i].count, ""};
-    } else if (!from_heap && fw->cy.scan_hist_ok) { /* the scan met every node */
-        for (uint32_t i = 0; i < fw->cy.n_scan_hist; i++)
-            rc[n++] = (struct reason_count){fw->cy.scan_hist[i].code, fw->cy.scan_hist[i].count,
-                                            ""};
     } else {
         for (uint32_t i = 0; i < s->n; i++)
             if (s->exists[i])
@@ -1489,20 +1479,6 @@ static void consider(struct corral_framework *fw, struct pick *pk, uint32_t node
     }
 }
 
-/* Counts one rejection the scan met (for explain()). */
-static void scan_count(struct corral_framework *fw, uint32_t code)
-{
-    for (uint32_t i = 0; i < fw->cy.n_scan_hist; i++)
-        if (fw->cy.scan_hist[i].code == code) {
-            fw->cy.scan_hist[i].count++;
-            return;
-        }
-    if (fw->cy.n_scan_hist == sizeof(fw->cy.scan_hist) / sizeof(fw->cy.scan_hist[0]))
-        fw->cy.scan_hist_ok = false;
-    else
-        fw->cy.scan_hist[fw->cy.n_scan_hist++] = (struct corral_sig_reason){code, 1};
-}
-
 /* Scans nodes [from, to) in order; returns false once enough feasible nodes were found. */
 static bool scan_range(struct corral_framework *fw, struct pick *pk, uint32_t from, uint32_t to,
                        uint32_t want, uint32_t *found, uint32_t *scanned)
@@ -1521,21 +1497,18 @@ static bool scan_range(struct corral_framework *fw, struct pick *pk, uint32_t fr
             continue;
         n_scanned++;
         uint32_t rej;
-        int64_t sc = 0;
+        int64_t sc;
         if (e && e->row[i].gen == gen[i]) {
             hits++;
-            if ((rej = e->row[i].reject) == 0)
-                sc = e->row[i].score;
+            if ((rej = e->row[i].reject) != 0)
+                continue;
+            sc = e->row[i].score;
         } else {
             misses++;
             rej = evaluate(fw, i, &sc);
         }
-        if (!rej && vol)
-            rej = corral_fw_run_filters(fw, i, false, true);
-        if (rej) {
-            scan_count(fw, rej);
+        if (rej || (vol && corral_fw_run_filters(fw, i, false, true)))
             continue;
-        }
         if (dynamic) {
             fw->feasible[n_found] = i;
             fw->fscore[n_found] = sc;
@@ -1561,11 +1534,8 @@ static uint32_t scan(struct corral_framework *fw, struct pick *pk, uint32_t *n_f
     struct corral_snapshot *s = fw->snap;
     uint32_t n = s->n, want = nodes_to_find(fp, s->live), found = 0, scanned = 0;
     uint32_t start = want < s->live && n ? fp->next_start % n : 0;
-    fw->cy.n_scan_hist = 0;
-    fw->cy.scan_hist_ok = true;
     if (scan_range(fw, pk, start, n, want, &found, &scanned))
         scan_range(fw, pk, 0, start, want, &found, &scanned);
-    fw->cy.scan_hist_ok &= found == 0; /* it met every node only when none was feasible */
     fw->stats.nodes_scanned += scanned;
     *n_feasible = found;
     return found;
@@ -1765,7 +1735,6 @@ static enum corral_fw_result cycle(struct corral_framework *fw, struct corral_po
     fw->cy.pod = pod;
     fw->cy.prof = fp;
     fw->cy.entry = NULL;
-    fw->cy.scan_hist_ok = false;
     fw->stats.cycles++;
     pod->attempts++;
     if (ensure_cycle_arrays(fw, fp) < 0 || pre_phase(fw, msg, len) != 0)

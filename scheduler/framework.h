@@ -120,14 +120,14 @@ struct corral_sig_entry {
      *
      * Scores usually take few values (about 10 per signature in the benchmark, for thousands of
      * feasible nodes), so while they take at most CORRAL_MAX_SCORE_GROUPS values the heap is
-     * replaced by score groups, best score first, each a bit set of its nodes: the best node is
-     * the lowest bit of the first nonempty group, and moving a node is two bit flips.
+     * replaced by score groups, each a bit set of its nodes: the best node is the lowest bit of
+     * the best nonempty group, and moving a node is two bit flips (a row's pos names its group).
      */
     void *heap_mem;                /* allocation holding heap */
     struct corral_heap_item *heap; /* cap entries */
     uint32_t heap_n;
     bool grouped; /* the score groups stand in for the heap */
-    struct corral_score_group *groups; /* CORRAL_MAX_SCORE_GROUPS, by decreasing score */
+    struct corral_score_group *groups; /* CORRAL_MAX_SCORE_GROUPS; n_groups in use */
     uint32_t n_groups, max_groups, words, swords;
     uint64_t seen;
     bool heap_ok;
@@ -208,10 +208,6 @@ struct corral_framework {
         bool in_filter, in_reserve, in_post_filter;
         bool volatile_filters, dynamic_scores; /* some such plugin did not skip this pod */
         bool by_class; /* every node-local plugin that did not skip sets NODE_CLASS */
-        /* Rejections a scan counted, so that explaining needs no second pass. */
-        struct corral_sig_reason scan_hist[32];
-        uint32_t n_scan_hist;
-        bool scan_hist_ok; /* false when a code did not fit */
         uint32_t reserve_node;
         bool assigned;
         uint64_t gpus;
