@@ -11,7 +11,7 @@ set -eu
 cd "$(dirname "$0")"
 
 PACKAGES="gcc clang pkg-config meson ninja-build libjansson-dev libyaml-dev libsqlite3-dev
-libmicrohttpd-dev libhwloc-dev hwloc libssl-dev openssl libcurl4-openssl-dev curl
+libmicrohttpd-dev libhwloc-dev hwloc libssl-dev openssl libcurl4-openssl-dev curl libzstd-dev
 etcd-server libclang-rt-14-dev procps iproute2"
 
 deps() {

@@ -19,8 +19,8 @@ void corral_cache_history_init(struct corral_cache_history *h)
 void corral_cache_event_clear(struct corral_cache_event *ev)
 {
     free(ev->key);
-    corral_blob_unref(ev->value);
-    corral_blob_unref(ev->prev);
+    corral_packed_unref(ev->value);
+    corral_packed_unref(ev->prev);
     memset(ev, 0, sizeof(*ev));
 }
 
@@ -35,10 +35,19 @@ void corral_cache_history_destroy(struct corral_cache_history *h)
 
 uint64_t corral_cache_event_bytes(const struct corral_cache_event *ev)
 {
-    uint64_t b = ev->prev ? ev->prev->len : 0;
+    uint64_t b = ev->prev ? corral_packed_plain_len(ev->prev, ev->prev_rev) : 0;
     if (ev->type == CORRAL_EVENT_DELETED && ev->value)
-        b += ev->value->len;
+        b += corral_packed_plain_len(ev->value, ev->rev);
     return b;
+}
+
+uint64_t corral_cache_event_mem(const struct corral_cache_event *ev)
+{
+    uint64_t m = ev->prev ? corral_packed_size(ev->prev) : 0;
+    /* a deleted object's value is usually its prev, the same packed object */
+    if (ev->type == CORRAL_EVENT_DELETED && ev->value && ev->value != ev->prev)
+        m += corral_packed_size(ev->value);
+    return m;
 }
 
 static struct corral_cache_event *slot(const struct corral_cache_history *h, size_t i)
@@ -72,6 +81,7 @@ int corral_cache_history_push(struct corral_cache_history *h, struct corral_cach
     *slot(h, h->n) = *ev;
     h->n++;
     h->bytes += corral_cache_event_bytes(ev);
+    h->mem += corral_cache_event_mem(ev);
     memset(ev, 0, sizeof(*ev));
     return 0;
 }
@@ -102,6 +112,7 @@ int corral_cache_history_pop(struct corral_cache_history *h, struct corral_cache
     h->head = (h->head + 1) & (h->cap - 1);
     h->n--;
     h->bytes -= corral_cache_event_bytes(out);
+    h->mem -= corral_cache_event_mem(out);
     if (out->rev > h->compacted)
         h->compacted = out->rev;
     return 0;

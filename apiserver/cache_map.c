@@ -37,13 +37,13 @@ void corral_cache_map_destroy(struct corral_cache_map *m)
     memset(m, 0, sizeof(*m));
 }
 
-struct corral_cache_entry *corral_cache_entry_new(const char *key, struct corral_blob *value,
+struct corral_cache_entry *corral_cache_entry_new(const char *key, struct corral_packed *value,
                                                   int64_t create_rev, int64_t mod_rev)
 {
     size_t len = strlen(key);
     struct corral_cache_entry *e = malloc(sizeof(*e) + len + 1);
     if (!e) {
-        corral_blob_unref(value);
+        corral_packed_unref(value);
         return NULL;
     }
     e->value = value;
@@ -57,7 +57,7 @@ void corral_cache_entry_free(struct corral_cache_entry *e)
 {
     if (!e)
         return;
-    corral_blob_unref(e->value);
+    corral_packed_unref(e->value);
     free(e);
 }
 

@@ -15,7 +15,7 @@
 #ifndef CORRAL_CACHE_MAP_H
 #define CORRAL_CACHE_MAP_H
 
-#include "store.h"
+#include "cache_pack.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,7 +24,7 @@
 #define CORRAL_CACHE_LEAF_MAX 64
 
 struct corral_cache_entry {
-    struct corral_blob *value; /* owned reference */
+    struct corral_packed *value; /* owned reference; its revision is mod_rev */
     int64_t create_rev;
     int64_t mod_rev;
     char key[];
@@ -56,7 +56,7 @@ void corral_cache_map_destroy(struct corral_cache_map *m);
  * Returns a new entry for key holding value (the reference is stolen), or NULL on ENOMEM (the
  * reference is then released). Free with corral_cache_entry_free.
  */
-struct corral_cache_entry *corral_cache_entry_new(const char *key, struct corral_blob *value,
+struct corral_cache_entry *corral_cache_entry_new(const char *key, struct corral_packed *value,
                                                   int64_t create_rev, int64_t mod_rev);
 void corral_cache_entry_free(struct corral_cache_entry *e);
 

@@ -11,6 +11,12 @@
  * before it started, its controller's own included. If the cursor falls out of the store's
  * watch history (410 Gone), the controller relists everything.
  *
+ * The controllers that read pods share one pod index (ctrl_pods.h): before such a controller
+ * observes a pod event, the runner applies the event to the index (unless another controller
+ * already did) and hands observe() the index's summaries of the pod before and after it; a
+ * relist first brings the index up to the relist's revision and then feeds the pods from it.
+ * While no controller leads here, the index is dropped.
+ *
  * The Event recorder (ctrl_events.c) is started with the controllers and stopped after them.
  * When several apiservers share the store, the controllers run only in the one that holds the
  * leader Lease (ctrl_leader.c): the others idle, and a runner that sees the term change drops
@@ -59,6 +65,7 @@ struct corral_ctrl {
     struct corral_ctrl_map failures; /* key -> (uintptr_t) consecutive failures */
     uint64_t next_resync;
     uint64_t term; /* leadership term the indexes were built in; 0 = idle */
+    struct corral_ctrl_pod *pod_old, *pod_now; /* the pod change being observed (references) */
 };
 
 struct corral_controllers {
@@ -67,6 +74,9 @@ struct corral_controllers {
     atomic_bool stop;
     struct corral_ctrl_recorder *recorder;
     struct corral_ctrl_leader *leader;
+    struct corral_ctrl_pods *pods; /* the shared pod index */
+    pthread_mutex_t lead_mu;
+    unsigned leading; /* controllers acting (in a term); the index is dropped at 0 */
 };
 
 static const struct corral_ctrl_def *const controller_table[] = {
@@ -104,6 +114,35 @@ const char *corral_ctrl_name(const struct corral_ctrl *c)
 time_t corral_ctrl_now(void)
 {
     return time(NULL);
+}
+
+struct corral_ctrl_pods *corral_ctrl_pod_index(struct corral_ctrl *c)
+{
+    return c->all->pods;
+}
+
+void corral_ctrl_pod_change(struct corral_ctrl *c, const struct corral_ctrl_pod **old,
+                            const struct corral_ctrl_pod **now)
+{
+    *old = c->pod_old;
+    *now = c->pod_now;
+}
+
+static bool is_pod(const char *key)
+{
+    return strncmp(key, CORRAL_CTRL_POD_PREFIX, strlen(CORRAL_CTRL_POD_PREFIX)) == 0;
+}
+
+/* Observes ev; a pod event of a controller that reads the index comes with its change. */
+static void observe(struct corral_ctrl *c, const struct corral_store_event *ev)
+{
+    if (c->def->pods && is_pod(ev->key) &&
+        corral_ctrl_pods_change(c->all->pods, ev, &c->pod_old, &c->pod_now) < 0)
+        corral_warn("controllers", "%s: no memory for the change of %s", c->def->name, ev->key);
+    c->def->observe(c, ev);
+    corral_ctrl_pod_unref(c->pod_old);
+    corral_ctrl_pod_unref(c->pod_now);
+    c->pod_old = c->pod_now = NULL;
 }
 
 void corral_ctrl_event(struct corral_ctrl *c, const json_t *obj, const char *type,
@@ -227,24 +266,54 @@ static bool wanted(const struct corral_ctrl *c, const char *key)
     return false;
 }
 
+/* Feeds every pod of the shared index to the controller, first bringing it up to the cursor. */
+static void relist_pods(struct corral_ctrl *c)
+{
+    int rc = corral_ctrl_pods_catch_up(c->all->pods, c->srv->store, c->cursor);
+    if (rc < 0)
+        corral_warn("controllers", "%s: pod index: %s", c->def->name, corral_strerror(rc));
+    struct corral_ctrl_pod **pods = NULL;
+    long n = corral_ctrl_pods_all(c->all->pods, &pods);
+    for (long j = 0; j < n && !stopping(c); j++) {
+        struct corral_store_event ev = {
+            .type = CORRAL_EVENT_ADDED, .rev = c->cursor, .key = (char *)pods[j]->key};
+        c->pod_now = pods[j];
+        c->def->observe(c, &ev);
+        c->pod_now = NULL;
+    }
+    if (n >= 0)
+        corral_ctrl_pods_release(pods, n);
+}
+
 /* Rebuilds the controller's indexes from a full read of its prefixes. */
 static void relist(struct corral_ctrl *c)
 {
     c->def->reset(c);
     c->cursor = corral_store_revision(c->srv->store);
     for (int i = 0; i < 4 && c->def->prefixes[i]; i++) {
+        if (c->def->pods && strcmp(c->def->prefixes[i], CORRAL_CTRL_POD_PREFIX) == 0) {
+            relist_pods(c);
+            continue;
+        }
+        /* a snapshot: one object at a time as JSON, not all of them at once */
         struct corral_store_list_opts opts = {.prefix = c->def->prefixes[i]};
-        struct corral_store_list l = {0};
-        if (corral_store_list(c->srv->store, &opts, &l) < 0) {
+        struct corral_store_snapshot *snap = NULL;
+        if (corral_store_snapshot(c->srv->store, &opts, &snap) < 0) {
             corral_warn("controllers", "%s: cannot list %s", c->def->name, opts.prefix);
             continue;
         }
-        for (size_t j = 0; j < l.n && !stopping(c); j++) {
-            struct corral_store_event ev = {
-                .type = CORRAL_EVENT_ADDED, .rev = l.rev, .key = l.keys[j], .value = l.items[j]};
-            c->def->observe(c, &ev);
+        size_t n = corral_store_snapshot_count(snap);
+        for (size_t j = 0; j < n && !stopping(c); j++) {
+            struct corral_store_event ev = {.type = CORRAL_EVENT_ADDED,
+                                            .rev = corral_store_snapshot_rev(snap)};
+            const char *key;
+            if (corral_store_snapshot_item(snap, j, &key, &ev.value) < 0)
+                continue;
+            ev.key = (char *)key;
+            observe(c, &ev);
+            corral_blob_unref(ev.value);
         }
-        corral_store_list_clear(&l);
+        corral_store_snapshot_free(snap);
     }
     if (c->def->relisted)
         c->def->relisted(c);
@@ -272,7 +341,7 @@ static void drain(struct corral_ctrl *c, int timeout_ms)
         }
         for (int i = 0; i < n; i++) {
             if (wanted(c, evs[i].key))
-                c->def->observe(c, &evs[i]);
+                observe(c, &evs[i]);
             c->cursor = evs[i].rev;
             corral_store_event_clear(&evs[i]);
         }
@@ -318,6 +387,17 @@ static int wait_ms(const struct corral_ctrl *c, uint64_t now)
  * Follows the leadership: idles while another apiserver leads, drops everything when the lease
  * is lost, relists when a new term starts. Returns true while this controller may act.
  */
+/* Counts a controller in or out of acting here; the pod index goes when the last one stops. */
+static void note_leading(struct corral_ctrl *c, bool acting)
+{
+    struct corral_controllers *all = c->all;
+    pthread_mutex_lock(&all->lead_mu);
+    all->leading = acting ? all->leading + 1 : all->leading - 1;
+    if (all->leading == 0)
+        corral_ctrl_pods_drop(all->pods);
+    pthread_mutex_unlock(&all->lead_mu);
+}
+
 static bool follow_leader(struct corral_ctrl *c, uint64_t resync_ns)
 {
     uint64_t term = corral_ctrl_leader_term(c->all->leader);
@@ -325,6 +405,8 @@ static bool follow_leader(struct corral_ctrl *c, uint64_t resync_ns)
         return term != 0;
     queue_clear(c);
     c->def->reset(c);
+    if (c->def->pods && (c->term != 0) != (term != 0))
+        note_leading(c, term != 0);
     c->term = term;
     if (!term)
         return false;
@@ -377,10 +459,14 @@ int corral_controllers_start(struct corral_apiserver *srv, struct corral_control
     size_t n = 0;
     while (controller_table[n])
         n++;
-    if (!all || !(all->ctrls = calloc(n, sizeof(*all->ctrls)))) {
+    if (!all || !(all->ctrls = calloc(n, sizeof(*all->ctrls))) ||
+        corral_ctrl_pods_new(&all->pods) != 0) {
+        if (all)
+            free(all->ctrls);
         free(all);
         return -ENOMEM;
     }
+    pthread_mutex_init(&all->lead_mu, NULL);
     int rc = corral_ctrl_recorder_start(srv, &all->recorder);
     if (rc == 0)
         rc = corral_ctrl_leader_start(srv, &all->leader);
@@ -420,6 +506,8 @@ void corral_controllers_stop(struct corral_controllers *all)
     }
     corral_ctrl_leader_stop(all->leader);
     corral_ctrl_recorder_stop(all->recorder);
+    corral_ctrl_pods_free(all->pods);
+    pthread_mutex_destroy(&all->lead_mu);
     free(all->ctrls);
     free(all);
 }

@@ -6,7 +6,8 @@
  * gives each controller one thread and drives it like this:
  *
  *   1. relist: reset(), then observe() every object under the controller's prefixes, read
- *      from the store in one pass (references to the blobs in memory, no copies);
+ *      from the store in one pass (pods, for a controller that reads the shared pod index,
+ *      from that index: the events then carry no value, see corral_ctrl_pod_change());
  *   2. forever: observe() each store event under those prefixes as it happens (the event
  *      carries the key, the new value and the previous one), and call sync(key) for every key
  *      that observe() or sync() put on the work queue, once it is due.
@@ -21,12 +22,18 @@
  * exponential back-off; every resync_s seconds resync() re-enqueues everything, and a watch
  * history that has been compacted past the runner triggers a full relist, so nothing is lost.
  *
+ * Pods: the controllers that set `pods` in their definition read one pod index shared by all
+ * of them (ctrl_pods.h) instead of each keeping its own. The runner keeps it up to date as they
+ * observe pod events, and hands each observe() of a pod event the index's summaries of the pod
+ * before and after it (corral_ctrl_pod_change()).
+ *
  * Everything a controller owns is touched by its thread only; the only shared parts are the
- * store, the server-internal write API and the Event recorder, all thread-safe.
+ * store, the pod index, the server-internal write API and the Event recorder, all thread-safe.
  */
 #ifndef CORRAL_CTRL_H
 #define CORRAL_CTRL_H
 
+#include "ctrl_pods.h"
 #include "server.h"
 #include "store.h"
 
@@ -42,6 +49,7 @@ struct corral_ctrl_def {
     const char *component; /* Event source: "replicaset-controller" */
     const char *prefixes[4];
     unsigned resync_s; /* 0 = never */
+    bool pods;         /* reads the shared pod index (its prefixes name CORRAL_CTRL_POD_PREFIX) */
     /* Allocates the controller's state (corral_ctrl_set_state). Returns 0 or -errno. */
     int (*init)(struct corral_ctrl *c);
     /* Frees the state. */
@@ -88,6 +96,17 @@ int corral_ctrl_enqueue(struct corral_ctrl *c, const char *key, unsigned delay_m
 void corral_ctrl_event(struct corral_ctrl *c, const json_t *obj, const char *type,
                        const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* The pod index shared by the controllers (borrowed). */
+struct corral_ctrl_pods *corral_ctrl_pod_index(struct corral_ctrl *c);
+
+/*
+ * In observe() of a pod event, for a controller with `pods` set: the summaries of the pod
+ * before (*old; NULL when new) and after the event (*now; NULL once deleted), borrowed until
+ * observe() returns. During a relist every pod comes as ADDED with *old NULL.
+ */
+void corral_ctrl_pod_change(struct corral_ctrl *c, const struct corral_ctrl_pod **old,
+                            const struct corral_ctrl_pod **now);
 
 /* Wall-clock seconds now (time(NULL)), the clock of Kubernetes timestamps. */
 time_t corral_ctrl_now(void);

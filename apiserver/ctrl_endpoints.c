@@ -15,6 +15,7 @@
  * whose membership or view of that pod (IP, readiness, node, ports, deletion) changed.
  */
 #include "ctrl.h"
+#include "ctrl_map.h"
 #include "ctrl_pods.h"
 #include "ctrl_util.h"
 #include "error.h"
@@ -40,7 +41,6 @@ struct ep_svc {
 };
 
 struct ep_state {
-    struct corral_ctrl_pods pods;    /* only pods some Service selects */
     struct corral_ctrl_map svcs;     /* service key -> ep_svc */
     struct corral_ctrl_map by_ns;    /* namespace -> set of service keys */
     struct corral_ctrl_map pod_svcs; /* pod key -> set of service keys */
@@ -63,28 +63,10 @@ static void svc_free(void *v)
 static void ep_reset(struct corral_ctrl *c)
 {
     struct ep_state *st = corral_ctrl_state(c);
-    corral_ctrl_pods_clear(&st->pods);
     corral_ctrl_map_clear(&st->svcs, svc_free);
     corral_ctrl_multimap_clear(&st->by_ns);
     corral_ctrl_multimap_clear(&st->pod_svcs);
     st->relisting = true;
-}
-
-static bool selects(const struct ep_svc *s, const struct corral_ctrl_pod *pod);
-
-/* Keeps the pods some Service of their namespace selects. */
-static bool keep_pod(const struct corral_ctrl_pod *pod, void *ctx)
-{
-    struct ep_state *st = ctx;
-    struct corral_ctrl_map *set = corral_ctrl_multimap_get(&st->by_ns, pod->ns);
-    size_t pos = 0;
-    const char *key;
-    while (set && corral_ctrl_map_next(set, &pos, &key, NULL)) {
-        struct ep_svc *s = corral_ctrl_map_get(&st->svcs, key);
-        if (s && selects(s, pod))
-            return true;
-    }
-    return false;
 }
 
 static int ep_init(struct corral_ctrl *c)
@@ -92,8 +74,6 @@ static int ep_init(struct corral_ctrl *c)
     struct ep_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS | CORRAL_POD_PORTS | CORRAL_POD_ADDRESS,
-                          keep_pod, st);
     corral_ctrl_set_state(c, st);
     return 0;
 }
@@ -153,28 +133,15 @@ static struct ep_svc *parse_service(const json_t *obj, const char *key)
     return s;
 }
 
-/*
- * A new or changed Service: reads the pods of its namespace from the store (the index holds
- * only pods some Service already selected) and records those it selects.
- */
+/* A new or changed Service: records the pods of its namespace it selects. */
 static void load_members(struct corral_ctrl *c, struct ep_state *st, struct ep_svc *s)
 {
-    char prefix[CORRAL_CTRL_KEY_MAX];
-    snprintf(prefix, sizeof(prefix), "%s%s/", POD_PREFIX, s->ns);
-    struct corral_store_list_opts opts = {.prefix = prefix};
-    struct corral_store_list l = {0};
-    if (corral_store_list(corral_ctrl_srv(c)->store, &opts, &l) < 0)
-        return;
-    for (size_t i = 0; i < l.n; i++) {
-        struct corral_store_event ev = {
-            .type = CORRAL_EVENT_ADDED, .key = l.keys[i], .value = l.items[i]};
-        struct corral_ctrl_pod *old = NULL;
-        struct corral_ctrl_pod *pod = corral_ctrl_pods_apply(&st->pods, &ev, &old);
-        if (pod && selects(s, pod))
-            join(st, s, pod->key);
-        corral_ctrl_pod_free(old);
-    }
-    corral_store_list_clear(&l);
+    struct corral_ctrl_pod **pods = NULL;
+    long n = corral_ctrl_pods_in_ns(corral_ctrl_pod_index(c), s->ns, &pods);
+    for (long i = 0; i < n; i++)
+        if (selects(s, pods[i]))
+            join(st, s, pods[i]->key);
+    corral_ctrl_pods_release(pods, n);
 }
 
 static void observe_service(struct corral_ctrl *c, const struct corral_store_event *ev)
@@ -215,8 +182,8 @@ static bool endpoint_view_changed(const struct corral_ctrl_pod *a, const struct 
 static void observe_pod(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
     struct ep_state *st = corral_ctrl_state(c);
-    struct corral_ctrl_pod *old = NULL;
-    struct corral_ctrl_pod *pod = corral_ctrl_pods_apply(&st->pods, ev, &old);
+    const struct corral_ctrl_pod *old, *pod;
+    corral_ctrl_pod_change(c, &old, &pod);
     bool view = endpoint_view_changed(old, pod);
     /* services that selected it before */
     struct corral_ctrl_map *was = corral_ctrl_multimap_get(&st->pod_svcs, ev->key);
@@ -233,10 +200,8 @@ static void observe_pod(struct corral_ctrl *c, const struct corral_store_event *
             corral_ctrl_enqueue(c, skey, 0);
         }
     }
-    if (!pod) {
-        corral_ctrl_pod_free(old);
+    if (!pod)
         return;
-    }
     struct corral_ctrl_map *in_ns = corral_ctrl_multimap_get(&st->by_ns, pod->ns);
     pos = 0;
     while (in_ns && corral_ctrl_map_next(in_ns, &pos, &skey, NULL)) {
@@ -246,7 +211,6 @@ static void observe_pod(struct corral_ctrl *c, const struct corral_store_event *
         join(st, s, ev->key);
         corral_ctrl_enqueue(c, skey, 0);
     }
-    corral_ctrl_pod_free(old);
 }
 
 static void ep_observe(struct corral_ctrl *c, const struct corral_store_event *ev)
@@ -366,7 +330,7 @@ static void sort_addresses(json_t *subset, const char *field)
     free(items);
 }
 
-static json_t *build_subsets(struct ep_state *st, const struct ep_svc *s, const json_t *svc)
+static json_t *build_subsets(struct corral_ctrl *c, const struct ep_svc *s, const json_t *svc)
 {
     json_t *spec = json_object_get(svc, "spec");
     json_t *ports = json_object_get(spec, "ports");
@@ -375,18 +339,19 @@ static json_t *build_subsets(struct ep_state *st, const struct ep_svc *s, const 
     size_t pos = 0;
     const char *key;
     while (corral_ctrl_map_next(&s->members, &pos, &key, NULL)) {
-        struct corral_ctrl_pod *pod = corral_ctrl_pods_get(&st->pods, key);
-        if (!pod || !pod->ip || (pod->deleting && !publish) || pod->phase == CORRAL_POD_SUCCEEDED ||
-            pod->phase == CORRAL_POD_FAILED)
-            continue;
-        json_t *pp = resolve_ports(ports, pod);
-        if (!pp)
-            continue;
-        json_t *sub = subset_for(subsets, pp);
-        json_decref(pp);
-        json_array_append_new(
-            json_object_get(sub, pod->ready || publish ? "addresses" : "notReadyAddresses"),
-            address_of(pod, s->name));
+        struct corral_ctrl_pod *pod = corral_ctrl_pods_get(corral_ctrl_pod_index(c), key);
+        json_t *pp = NULL;
+        if (pod && pod->ip && (!pod->deleting || publish) && pod->phase != CORRAL_POD_SUCCEEDED &&
+            pod->phase != CORRAL_POD_FAILED)
+            pp = resolve_ports(ports, pod);
+        if (pp) {
+            json_t *sub = subset_for(subsets, pp);
+            json_decref(pp);
+            json_array_append_new(
+                json_object_get(sub, pod->ready || publish ? "addresses" : "notReadyAddresses"),
+                address_of(pod, s->name));
+        }
+        corral_ctrl_pod_unref(pod);
     }
     size_t i;
     json_t *sub;
@@ -515,7 +480,7 @@ static int ep_sync(struct corral_ctrl *c, const char *key)
     int rc = corral_objects_get(corral_ctrl_srv(c), corral_ctrl_kinds()->services, ns, name, &svc);
     if (rc < 0)
         return rc == CORRAL_ENOTFOUND ? 0 : rc;
-    json_t *subsets = build_subsets(st, s, svc);
+    json_t *subsets = build_subsets(c, s, svc);
     json_t *labels = desired_labels(svc);
     bool truncated = truncate_subsets(subsets);
     rc = write_endpoints(c, s, subsets, labels, truncated);
@@ -538,6 +503,7 @@ const struct corral_ctrl_def corral_ctrl_endpoints = {
     .component = "endpoint-controller",
     .prefixes = {SVC_PREFIX, POD_PREFIX},
     .resync_s = 60,
+    .pods = true,
     .init = ep_init,
     .fini = ep_fini,
     .reset = ep_reset,

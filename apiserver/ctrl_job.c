@@ -28,6 +28,7 @@
  * DeadlineExceeded, Suspended, Resumed.
  */
 #include "ctrl.h"
+#include "ctrl_map.h"
 #include "ctrl_pods.h"
 #include "ctrl_util.h"
 #include "error.h"
@@ -55,7 +56,6 @@ struct job_ent {
 };
 
 struct job_state {
-    struct corral_ctrl_pods pods;
     struct corral_ctrl_map jobs;      /* job key -> job_ent */
     struct corral_ctrl_map by_uid;    /* uid -> job_ent (borrowed) */
     struct corral_ctrl_map failed_at; /* job uid -> (uintptr_t) time of the latest failure */
@@ -78,15 +78,15 @@ static void ent_free(void *v)
 static void job_reset(struct corral_ctrl *c)
 {
     struct job_state *st = corral_ctrl_state(c);
-    corral_ctrl_pods_clear(&st->pods);
     corral_ctrl_map_clear(&st->by_uid, NULL);
     corral_ctrl_map_clear(&st->jobs, ent_free);
 }
 
 /* Pods a Job owns or could adopt, and pods still holding a Job's tracking finalizer. */
-static bool keep_pod(const struct corral_ctrl_pod *pod, void *ctx)
+static bool keep_pod(const struct corral_ctrl_pod *pod)
 {
-    return !pod->owner_uid || pod->job_tracking || corral_ctrl_pod_owned_by(pod, "Job");
+    return pod &&
+           (!pod->owner_uid || pod->job_tracking || corral_ctrl_pod_owned_by(pod, "Job"));
 }
 
 static int job_init(struct corral_ctrl *c)
@@ -94,7 +94,6 @@ static int job_init(struct corral_ctrl *c)
     struct job_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS | CORRAL_POD_INDEX, keep_pod, NULL);
     corral_ctrl_set_state(c, st);
     return 0;
 }
@@ -110,12 +109,12 @@ static void job_fini(struct corral_ctrl *c)
 /* Pods still holding the tracking finalizer of a Job that no longer exists. */
 static void enqueue_pods_of(struct corral_ctrl *c, const char *uid)
 {
-    struct job_state *st = corral_ctrl_state(c);
-    struct corral_ctrl_map *set = corral_ctrl_multimap_get(&st->pods.by_owner, uid);
-    size_t pos = 0;
-    const char *key;
-    while (set && corral_ctrl_map_next(set, &pos, &key, NULL))
-        corral_ctrl_enqueue(c, key, 0);
+    struct corral_ctrl_pod **pods = NULL;
+    long n = corral_ctrl_pods_owned(corral_ctrl_pod_index(c), uid, &pods);
+    for (long i = 0; i < n; i++)
+        if (keep_pod(pods[i]))
+            corral_ctrl_enqueue(c, pods[i]->key, 0);
+    corral_ctrl_pods_release(pods, n);
 }
 
 static void observe_job(struct corral_ctrl *c, const struct corral_store_event *ev)
@@ -179,19 +178,21 @@ static void enqueue_for_pod(struct corral_ctrl *c, const struct corral_ctrl_pod 
 
 static void job_observe(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
-    struct job_state *st = corral_ctrl_state(c);
     if (strncmp(ev->key, JOB_PREFIX, strlen(JOB_PREFIX)) == 0) {
         observe_job(c, ev);
         return;
     }
-    struct corral_ctrl_pod *old = NULL;
-    struct corral_ctrl_pod *pod = corral_ctrl_pods_apply(&st->pods, ev, &old);
+    const struct corral_ctrl_pod *old, *pod;
+    corral_ctrl_pod_change(c, &old, &pod);
+    if (!keep_pod(old))
+        old = NULL;
+    if (!keep_pod(pod))
+        pod = NULL;
     if (old &&
         (!pod || !pod->owner_uid || !old->owner_uid || strcmp(old->owner_uid, pod->owner_uid) != 0))
         enqueue_for_pod(c, old);
     if (pod)
         enqueue_for_pod(c, pod);
-    corral_ctrl_pod_free(old);
 }
 
 static void job_resync(struct corral_ctrl *c)
@@ -222,11 +223,13 @@ static int remove_tracking(struct corral_ctrl *c, const char *ns, const char *na
 static int sync_orphan_pod(struct corral_ctrl *c, const char *key)
 {
     struct job_state *st = corral_ctrl_state(c);
-    struct corral_ctrl_pod *pod = corral_ctrl_pods_get(&st->pods, key);
-    if (!pod || !pod->job_tracking ||
-        (pod->owner_uid && corral_ctrl_map_get(&st->by_uid, pod->owner_uid)))
-        return 0;
-    return remove_tracking(c, pod->ns, pod->name);
+    struct corral_ctrl_pod *pod = corral_ctrl_pods_get(corral_ctrl_pod_index(c), key);
+    int rc = 0;
+    if (pod && pod->job_tracking &&
+        !(pod->owner_uid && corral_ctrl_map_get(&st->by_uid, pod->owner_uid)))
+        rc = remove_tracking(c, pod->ns, pod->name);
+    corral_ctrl_pod_unref(pod);
+    return rc;
 }
 
 /* ---- sync ---- */
@@ -241,8 +244,10 @@ struct job_sync {
     long parallelism, completions; /* completions -1 = unset */
     long backoff_limit;
     bool indexed, suspended, finished;
-    struct corral_ctrl_pod **pods; /* owned (borrowed) */
+    struct corral_ctrl_pod **pods; /* owned (borrowed from held) */
     size_t npods;
+    struct corral_ctrl_pod **held[2]; /* the references claiming took: owned, orphans */
+    long nheld[2];
     json_t *unc_ok, *unc_fail; /* status.uncountedTerminatedPods arrays (references) */
     bool *done_idx;            /* Indexed: succeeded indexes */
     time_t now;
@@ -266,16 +271,12 @@ static bool condition_true(const json_t *status, const char *type)
 
 static int claim_pods(struct job_sync *s)
 {
-    struct corral_ctrl_pod **owned = NULL, **orphans = NULL;
-    long no = corral_ctrl_pods_collect(
-        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.by_owner, s->ent->uid), &owned);
-    long nr = corral_ctrl_pods_collect(
-        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.orphans, s->ns), &orphans);
-    if (no < 0 || nr < 0 || !(s->pods = calloc((size_t)(no + nr) + 1, sizeof(*s->pods)))) {
-        free(owned);
-        free(orphans);
+    struct corral_ctrl_pods *index = corral_ctrl_pod_index(s->c);
+    long no = s->nheld[0] = corral_ctrl_pods_owned(index, s->ent->uid, &s->held[0]);
+    long nr = s->nheld[1] = corral_ctrl_pods_orphans(index, s->ns, &s->held[1]);
+    struct corral_ctrl_pod **owned = s->held[0], **orphans = s->held[1];
+    if (no < 0 || nr < 0 || !(s->pods = calloc((size_t)(no + nr) + 1, sizeof(*s->pods))))
         return -ENOMEM;
-    }
     bool managing = !corral_ctrl_deleting(s->job) && !s->finished;
     for (long i = 0; i < no; i++)
         s->pods[s->npods++] = owned[i];
@@ -286,8 +287,6 @@ static int claim_pods(struct job_sync *s)
                               orphans[i]->uid, s->job, CORRAL_JOB_TRACKING_FINALIZER) == 0)
             corral_ctrl_enqueue(s->c, s->ent->key, 0); /* count it once the index has it */
     }
-    free(owned);
-    free(orphans);
     return 0;
 }
 
@@ -887,6 +886,8 @@ static int job_sync(struct corral_ctrl *c, const char *key)
     if (s.wake > 0)
         corral_ctrl_enqueue(c, key, (unsigned)s.wake * 1000u + 100);
     free(s.pods);
+    corral_ctrl_pods_release(s.held[0], s.nheld[0]);
+    corral_ctrl_pods_release(s.held[1], s.nheld[1]);
     free(s.done_idx);
     json_decref(s.unc_ok);
     json_decref(s.unc_fail);
@@ -900,6 +901,7 @@ const struct corral_ctrl_def corral_ctrl_job = {
     .component = "job-controller",
     .prefixes = {JOB_PREFIX, POD_PREFIX},
     .resync_s = 60,
+    .pods = true,
     .init = job_init,
     .fini = job_fini,
     .reset = job_reset,

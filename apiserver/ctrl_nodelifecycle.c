@@ -28,6 +28,7 @@
  */
 #include "ctrl.h"
 #include "ctrl_extract.h"
+#include "ctrl_map.h"
 #include "ctrl_pods.h"
 #include "ctrl_util.h"
 #include "error.h"
@@ -67,7 +68,6 @@ struct nl_node {
 };
 
 struct nl_state {
-    struct corral_ctrl_pods pods;
     struct corral_ctrl_map nodes;   /* name -> nl_node */
     struct corral_ctrl_map missing; /* node name -> (uintptr_t) time its pods were first seen */
     struct corral_ctrl_map deleted; /* node names deleted while we watched */
@@ -89,17 +89,10 @@ static void node_free(void *v)
 static void nl_reset(struct corral_ctrl *c)
 {
     struct nl_state *st = corral_ctrl_state(c);
-    corral_ctrl_pods_clear(&st->pods);
     corral_ctrl_map_clear(&st->nodes, node_free);
     corral_ctrl_map_clear(&st->missing, NULL);
     st->relisting = true;
     corral_ctrl_enqueue(c, MONITOR, MONITOR_MS);
-}
-
-/* Only pods bound to a node concern node health. */
-static bool keep_pod(const struct corral_ctrl_pod *pod, void *ctx)
-{
-    return pod->node != NULL;
 }
 
 static int nl_init(struct corral_ctrl *c)
@@ -107,7 +100,6 @@ static int nl_init(struct corral_ctrl *c)
     struct nl_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods, CORRAL_POD_TOLERATIONS, keep_pod, NULL);
     corral_ctrl_set_state(c, st);
     return 0;
 }
@@ -163,12 +155,11 @@ static void heard(struct nl_node *n, char **field, const char *value)
 
 static void enqueue_pods_on(struct corral_ctrl *c, const char *node)
 {
-    struct nl_state *st = corral_ctrl_state(c);
-    struct corral_ctrl_map *set = corral_ctrl_multimap_get(&st->pods.by_node, node);
-    size_t pos = 0;
-    const char *key;
-    while (set && corral_ctrl_map_next(set, &pos, &key, NULL))
-        corral_ctrl_enqueue(c, key, 0);
+    struct corral_ctrl_pod **pods = NULL;
+    long n = corral_ctrl_pods_on_node(corral_ctrl_pod_index(c), node, &pods);
+    for (long i = 0; i < n; i++)
+        corral_ctrl_enqueue(c, pods[i]->key, 0);
+    corral_ctrl_pods_release(pods, n);
 }
 
 static enum ready_state ready_of(const json_t *node, const char **heartbeat)
@@ -263,17 +254,15 @@ static void check_pod(struct corral_ctrl *c, const struct corral_ctrl_pod *pod)
 
 static void nl_observe(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
-    struct nl_state *st = corral_ctrl_state(c);
     if (strncmp(ev->key, NODE_PREFIX, strlen(NODE_PREFIX)) == 0) {
         observe_node(c, ev);
     } else if (strncmp(ev->key, LEASE_PREFIX, strlen(LEASE_PREFIX)) == 0) {
         observe_lease(c, ev);
-    } else {
-        struct corral_ctrl_pod *old = NULL;
-        struct corral_ctrl_pod *pod = corral_ctrl_pods_apply(&st->pods, ev, &old);
+    } else { /* only pods bound to a node concern node health */
+        const struct corral_ctrl_pod *old, *pod;
+        corral_ctrl_pod_change(c, &old, &pod);
         if (pod)
             check_pod(c, pod);
-        corral_ctrl_pod_free(old);
     }
 }
 
@@ -287,10 +276,11 @@ static void nl_resync(struct corral_ctrl *c)
         snprintf(key, sizeof(key), "%s%s", NODE_PREFIX, name);
         corral_ctrl_enqueue(c, key, 0);
     }
-    pos = 0;
-    void *v;
-    while (corral_ctrl_map_next(&st->pods.by_key, &pos, &name, &v))
-        check_pod(c, v);
+    struct corral_ctrl_pod **pods = NULL;
+    long n = corral_ctrl_pods_all(corral_ctrl_pod_index(c), &pods);
+    for (long i = 0; i < n; i++)
+        check_pod(c, pods[i]);
+    corral_ctrl_pods_release(pods, n);
 }
 
 /* ---- taints ---- */
@@ -372,10 +362,8 @@ static bool conditions_unknown(json_t *status, time_t now)
 
 static void mark_pods_not_ready(struct corral_ctrl *c, const char *node)
 {
-    struct nl_state *st = corral_ctrl_state(c);
     struct corral_ctrl_pod **pods = NULL;
-    long n = corral_ctrl_pods_collect(&st->pods, corral_ctrl_multimap_get(&st->pods.by_node, node),
-                                      &pods);
+    long n = corral_ctrl_pods_on_node(corral_ctrl_pod_index(c), node, &pods);
     time_t now = corral_ctrl_now();
     for (long i = 0; i < n; i++) {
         if (!pods[i]->ready)
@@ -392,7 +380,7 @@ static void mark_pods_not_ready(struct corral_ctrl *c, const char *node)
         else
             json_decref(pod);
     }
-    free(pods);
+    corral_ctrl_pods_release(pods, n);
 }
 
 /* Writes node (stolen) as a status or a spec update; on success refreshes *node. */
@@ -610,12 +598,10 @@ static int sync_orphan(struct corral_ctrl *c, const struct corral_ctrl_pod *pod,
     return 0;
 }
 
-static int sync_pod(struct corral_ctrl *c, const char *key)
+static int sync_bound_pod(struct corral_ctrl *c, const char *key,
+                          const struct corral_ctrl_pod *pod)
 {
     struct nl_state *st = corral_ctrl_state(c);
-    struct corral_ctrl_pod *pod = corral_ctrl_pods_get(&st->pods, key);
-    if (!pod || !pod->node)
-        return 0;
     time_t now = corral_ctrl_now();
     struct nl_node *n = corral_ctrl_map_get(&st->nodes, pod->node);
     if (!n || !n->exists)
@@ -638,6 +624,14 @@ static int sync_pod(struct corral_ctrl *c, const char *key)
     return 0;
 }
 
+static int sync_pod(struct corral_ctrl *c, const char *key)
+{
+    struct corral_ctrl_pod *pod = corral_ctrl_pods_get(corral_ctrl_pod_index(c), key);
+    int rc = pod && pod->node ? sync_bound_pod(c, key, pod) : 0;
+    corral_ctrl_pod_unref(pod);
+    return rc;
+}
+
 static int nl_sync(struct corral_ctrl *c, const char *key)
 {
     if (strcmp(key, MONITOR) == 0)
@@ -658,6 +652,7 @@ const struct corral_ctrl_def corral_ctrl_nodelifecycle = {
     .component = "node-controller",
     .prefixes = {NODE_PREFIX, LEASE_PREFIX, POD_PREFIX},
     .resync_s = 30,
+    .pods = true,
     .init = nl_init,
     .fini = nl_fini,
     .reset = nl_reset,

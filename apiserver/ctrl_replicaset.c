@@ -14,6 +14,7 @@
  * event enqueues only the ReplicaSet that owns (or may adopt) the pod.
  */
 #include "ctrl.h"
+#include "ctrl_map.h"
 #include "ctrl_pods.h"
 #include "ctrl_util.h"
 #include "error.h"
@@ -35,7 +36,6 @@ struct rs_ent {
 };
 
 struct rs_state {
-    struct corral_ctrl_pods pods;
     struct corral_ctrl_map by_key; /* rs key -> struct rs_ent */
     struct corral_ctrl_map by_uid; /* rs uid -> struct rs_ent (borrowed) */
 };
@@ -55,15 +55,14 @@ static void ent_free(void *v)
 static void rs_reset(struct corral_ctrl *c)
 {
     struct rs_state *st = corral_ctrl_state(c);
-    corral_ctrl_pods_clear(&st->pods);
     corral_ctrl_map_clear(&st->by_uid, NULL);
     corral_ctrl_map_clear(&st->by_key, ent_free);
 }
 
 /* Pods a ReplicaSet owns or could adopt; others are no business of this controller. */
-static bool keep_pod(const struct corral_ctrl_pod *pod, void *ctx)
+static bool keep_pod(const struct corral_ctrl_pod *pod)
 {
-    return !pod->owner_uid || corral_ctrl_pod_owned_by(pod, "ReplicaSet");
+    return pod && (!pod->owner_uid || corral_ctrl_pod_owned_by(pod, "ReplicaSet"));
 }
 
 static int rs_init(struct corral_ctrl *c)
@@ -71,7 +70,6 @@ static int rs_init(struct corral_ctrl *c)
     struct rs_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    corral_ctrl_pods_init(&st->pods, CORRAL_POD_LABELS, keep_pod, NULL);
     corral_ctrl_map_init(&st->by_key);
     corral_ctrl_map_init(&st->by_uid);
     corral_ctrl_set_state(c, st);
@@ -148,18 +146,16 @@ static void enqueue_for_pod(struct corral_ctrl *c, const struct corral_ctrl_pod 
 
 static void rs_observe(struct corral_ctrl *c, const struct corral_store_event *ev)
 {
-    struct rs_state *st = corral_ctrl_state(c);
     if (strncmp(ev->key, "/registry/apps/replicasets/", 27) == 0) {
         observe_rs(c, ev);
         return;
     }
-    struct corral_ctrl_pod *old = NULL;
-    struct corral_ctrl_pod *pod = corral_ctrl_pods_apply(&st->pods, ev, &old);
-    if (old)
+    const struct corral_ctrl_pod *old, *pod;
+    corral_ctrl_pod_change(c, &old, &pod);
+    if (keep_pod(old))
         enqueue_for_pod(c, old);
-    if (pod)
+    if (keep_pod(pod))
         enqueue_for_pod(c, pod);
-    corral_ctrl_pod_free(old);
 }
 
 static void rs_resync(struct corral_ctrl *c)
@@ -181,8 +177,10 @@ struct rs_sync {
     const char *name;
     struct rs_ent *ent;
     long replicas, min_ready;
-    struct corral_ctrl_pod **pods; /* owned pods after claiming (borrowed summaries) */
+    struct corral_ctrl_pod **pods; /* owned pods after claiming (borrowed from held) */
     size_t npods;
+    struct corral_ctrl_pod **held[2]; /* the references claiming took: owned, orphans */
+    long nheld[2];
     bool *deleted; /* per pod: deleted by this sync */
     char *create_error;
 };
@@ -203,16 +201,12 @@ static bool template_labeled(const json_t *tmpl_labels, const json_t *labels)
 static int claim_pods(struct rs_sync *s)
 {
     const struct corral_resource *pods = corral_ctrl_kinds()->pods;
-    struct corral_ctrl_pod **owned = NULL, **orphans = NULL;
-    long no = corral_ctrl_pods_collect(
-        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.by_owner, s->ent->uid), &owned);
-    long nr = corral_ctrl_pods_collect(
-        &s->st->pods, corral_ctrl_multimap_get(&s->st->pods.orphans, s->ns), &orphans);
-    if (no < 0 || nr < 0 || !(s->pods = calloc((size_t)(no + nr) + 1, sizeof(*s->pods)))) {
-        free(owned);
-        free(orphans);
+    struct corral_ctrl_pods *index = corral_ctrl_pod_index(s->c);
+    long no = s->nheld[0] = corral_ctrl_pods_owned(index, s->ent->uid, &s->held[0]);
+    long nr = s->nheld[1] = corral_ctrl_pods_orphans(index, s->ns, &s->held[1]);
+    struct corral_ctrl_pod **owned = s->held[0], **orphans = s->held[1];
+    if (no < 0 || nr < 0 || !(s->pods = calloc((size_t)(no + nr) + 1, sizeof(*s->pods))))
         return -ENOMEM;
-    }
     bool managing = !corral_ctrl_deleting(s->rs);
     for (long i = 0; i < no; i++) {
         if (managing && !selects(s->ent, owned[i]) && !owned[i]->deleting) {
@@ -228,8 +222,6 @@ static int claim_pods(struct rs_sync *s)
             0)
             s->pods[s->npods++] = orphans[i];
     }
-    free(owned);
-    free(orphans);
     s->deleted = calloc(s->npods + 1, sizeof(*s->deleted));
     return s->deleted ? 0 : -ENOMEM;
 }
@@ -422,6 +414,8 @@ static int rs_sync(struct corral_ctrl *c, const char *key)
     if (wake > 0)
         corral_ctrl_enqueue(c, key, (unsigned)wake * 1000u);
     free(s.pods);
+    corral_ctrl_pods_release(s.held[0], s.nheld[0]);
+    corral_ctrl_pods_release(s.held[1], s.nheld[1]);
     free(s.deleted);
     free(s.create_error);
     json_decref(s.rs);
@@ -432,6 +426,7 @@ const struct corral_ctrl_def corral_ctrl_replicaset = {
     .name = "replicaset",
     .component = "replicaset-controller",
     .prefixes = {"/registry/apps/replicasets/", "/registry/pods/"},
+    .pods = true,
     .resync_s = 60,
     .init = rs_init,
     .fini = rs_fini,

@@ -197,9 +197,18 @@ static void render_store(struct corral_store *store, struct text *t)
             "corral_store_commit_duration_max_seconds %.6f\n",
          (double)st.commit_ns_total / 1e9, (unsigned long long)st.commits,
          (double)st.commit_ns_max / 1e9);
-    emit(t, "# HELP corral_store_bytes Bytes of object data held in memory.\n"
+    emit(t, "# HELP corral_store_bytes Bytes of the stored objects as plain JSON.\n"
             "# TYPE corral_store_bytes gauge\ncorral_store_bytes %llu\n",
          (unsigned long long)st.bytes);
+    emit(t, "# HELP corral_store_memory_bytes Memory the store's objects take, packed.\n"
+            "# TYPE corral_store_memory_bytes gauge\n"
+            "corral_store_memory_bytes{part=\"objects\"} %llu\n"
+            "corral_store_memory_bytes{part=\"history\"} %llu\n"
+            "corral_store_memory_bytes{part=\"dictionaries\"} %llu\n"
+            "# HELP corral_store_dictionaries Packing dictionaries alive.\n"
+            "# TYPE corral_store_dictionaries gauge\ncorral_store_dictionaries %llu\n",
+         (unsigned long long)st.mem, (unsigned long long)st.history_mem,
+         (unsigned long long)st.dict_mem, (unsigned long long)st.dicts);
 }
 
 char *corral_metrics_render(struct corral_metrics *m, struct corral_store *store)

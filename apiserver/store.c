@@ -28,7 +28,7 @@
 #define PH_HEX_LEN 32
 #define PH_LEN (PH_ESCAPE_LEN + PH_HEX_LEN)
 
-struct corral_blob *corral_store_blob_make(const char *data, size_t len, uint32_t rv_off)
+struct corral_blob *corral_store_blob_alloc(size_t len, uint32_t rv_off)
 {
     struct corral_blob *b = malloc(sizeof(*b) + len + 1);
     if (!b)
@@ -36,9 +36,15 @@ struct corral_blob *corral_store_blob_make(const char *data, size_t len, uint32_
     b->refs = 1;
     b->rv_off = rv_off;
     b->len = len;
-    if (len)
-        memcpy(b->data, data, len);
     b->data[len] = '\0';
+    return b;
+}
+
+struct corral_blob *corral_store_blob_make(const char *data, size_t len, uint32_t rv_off)
+{
+    struct corral_blob *b = corral_store_blob_alloc(len, rv_off);
+    if (b && len)
+        memcpy(b->data, data, len);
     return b;
 }
 
@@ -209,18 +215,30 @@ struct corral_blob *corral_store_doc_stamp(const struct corral_store_doc *doc, i
     return corral_store_blob_splice(doc->json, doc->len, doc->ph_off, doc->ph_len, rev);
 }
 
-/* Length of the digit run at b->rv_off when it is a quoted decimal; 0 otherwise. */
-static size_t rv_digits(const struct corral_blob *b)
+/* Length of the digit run at data[off] when it is a quoted decimal; 0 otherwise. */
+static size_t digit_run(const char *data, size_t len, size_t off)
 {
-    size_t off = b->rv_off;
-    if (off == 0 || off >= b->len || b->data[off - 1] != '"')
+    if (off == 0 || off >= len || data[off - 1] != '"')
         return 0;
     size_t n = 0;
-    while (off + n < b->len && b->data[off + n] >= '0' && b->data[off + n] <= '9')
+    while (off + n < len && data[off + n] >= '0' && data[off + n] <= '9')
         n++;
-    if (off + n >= b->len || b->data[off + n] != '"')
+    if (off + n >= len || data[off + n] != '"')
         return 0;
     return n;
+}
+
+static size_t rv_digits(const struct corral_blob *b)
+{
+    return digit_run(b->data, b->len, b->rv_off);
+}
+
+size_t corral_store_rev_digits(const char *data, size_t len, size_t off, int64_t rev)
+{
+    size_t n = digit_run(data, len, off);
+    char digits[24];
+    int nd = snprintf(digits, sizeof(digits), "%" PRId64, rev);
+    return n == (size_t)nd && memcmp(data + off, digits, n) == 0 ? n : 0;
 }
 
 struct corral_blob *corral_store_blob_restamp(const struct corral_blob *b, int64_t rev)
@@ -233,10 +251,7 @@ struct corral_blob *corral_store_blob_restamp(const struct corral_blob *b, int64
 
 bool corral_store_blob_check_rev(const struct corral_blob *b, int64_t rev)
 {
-    size_t n = rv_digits(b);
-    char digits[24];
-    int nd = snprintf(digits, sizeof(digits), "%" PRId64, rev);
-    return n == (size_t)nd && memcmp(b->data + b->rv_off, digits, n) == 0;
+    return corral_store_rev_digits(b->data, b->len, b->rv_off, rev) != 0;
 }
 
 /* ---- dispatch ----------------------------------------------------------------------------- */
@@ -260,6 +275,15 @@ int corral_store_list(struct corral_store *st, const struct corral_store_list_op
     if (corral_store_check_prefix(opts->prefix) != 0)
         return -EINVAL;
     return st->ops->list(st, opts, out);
+}
+
+int corral_store_snapshot(struct corral_store *st, const struct corral_store_list_opts *opts,
+                          struct corral_store_snapshot **out)
+{
+    if (!st || !opts || !out || opts->filter || corral_store_check_prefix(opts->prefix) != 0)
+        return -EINVAL;
+    *out = NULL;
+    return st->ops->snapshot(st, opts, out);
 }
 
 static int check_write(struct corral_store *st, const char *key, struct corral_store_obj *out)

@@ -77,4 +77,16 @@ struct corral_blob *corral_store_blob_splice(const char *data, size_t len, size_
 /* Returns a new blob (refs = 1) with data and rv_off, or NULL on ENOMEM. */
 struct corral_blob *corral_store_blob_make(const char *data, size_t len, uint32_t rv_off);
 
+/*
+ * Returns a new blob (refs = 1) of len bytes whose data the caller fills in (data[len] is
+ * already NUL), or NULL on ENOMEM.
+ */
+struct corral_blob *corral_store_blob_alloc(size_t len, uint32_t rv_off);
+
+/*
+ * Number of decimal digits at data[off] when they are the quoted revision rev (a '"' before and
+ * after them), else 0: the check corral_store_blob_check_rev() makes, on text.
+ */
+size_t corral_store_rev_digits(const char *data, size_t len, size_t off, int64_t rev);
+
 #endif

@@ -191,19 +191,39 @@ static json_t *value_encode(const struct corral_store_doc *doc)
     return j;
 }
 
+/* Finds the JSON of a stored value ("OFF:JSON") and the offset of its resourceVersion's
+ * digits. Returns false when the value is not ours. */
+static bool value_split(const char *v, size_t len, const char **json, size_t *jlen, size_t *off)
+{
+    size_t i = 0;
+    *off = 0;
+    while (i < len && i < 12 && v[i] >= '0' && v[i] <= '9')
+        *off = *off * 10 + (size_t)(v[i++] - '0');
+    if (i == 0 || i >= len || v[i] != ':')
+        return false;
+    *json = v + i + 1;
+    *jlen = len - i - 1;
+    return *off != 0 && *off < *jlen && (*json)[*off - 1] == '"' && (*json)[*off] == '"';
+}
+
 /* The object in a stored value, stamped with rev. NULL when the value is not ours, or ENOMEM. */
 static struct corral_blob *value_decode(const char *v, size_t len, int64_t rev)
 {
-    size_t i = 0, off = 0;
-    while (i < len && i < 12 && v[i] >= '0' && v[i] <= '9')
-        off = off * 10 + (size_t)(v[i++] - '0');
-    if (i == 0 || i >= len || v[i] != ':')
-        return NULL;
-    const char *json = v + i + 1;
-    size_t jlen = len - i - 1;
-    if (off == 0 || off >= jlen || json[off - 1] != '"' || json[off] != '"')
+    const char *json;
+    size_t jlen, off;
+    if (!value_split(v, len, &json, &jlen, &off))
         return NULL;
     return corral_store_blob_splice(json, jlen, off, 0, rev);
+}
+
+/* The object in a stored value, packed. NULL when the value is not ours, or ENOMEM. */
+static struct corral_packed *value_pack(struct etcd_store *s, const char *v, size_t len)
+{
+    const char *json;
+    size_t jlen, off;
+    if (!value_split(v, len, &json, &jlen, &off))
+        return NULL;
+    return corral_packer_pack(s->cache.packer, json, jlen, off, 0);
 }
 
 struct etcd_kv {
@@ -380,21 +400,19 @@ static int etcd_post(struct etcd_store *s, const char *path, const json_t *body,
 /* ---- loading ------------------------------------------------------------------------------ */
 
 /* Adds one listed key to the map being built. */
-static int snapshot_add(struct etcd_store *s, const json_t *j, struct corral_cache_map *m,
-                        uint64_t *bytes)
+static int snapshot_add(struct etcd_store *s, const json_t *j, struct corral_cache_map *m)
 {
     struct etcd_kv kv;
     int rc = kv_parse(s, j, &kv);
     if (rc != 0)
         return rc == -ENOMEM ? rc : 0; /* not ours */
-    struct corral_blob *b = kv.value ? value_decode(kv.value, kv.vlen, kv.mod_rev) : NULL;
-    if (!b) {
+    struct corral_packed *p = kv.value ? value_pack(s, kv.value, kv.vlen) : NULL;
+    if (!p) {
         corral_warn(LOG, "%s%s: not a corral value; ignored", s->prefix, kv.key);
         kv_clear(&kv);
         return 0;
     }
-    *bytes += b->len;
-    struct corral_cache_entry *e = corral_cache_entry_new(kv.key, b, kv.create_rev, kv.mod_rev);
+    struct corral_cache_entry *e = corral_cache_entry_new(kv.key, p, kv.create_rev, kv.mod_rev);
     kv_clear(&kv);
     if (!e || corral_cache_map_insert(m, e) != 0) {
         corral_cache_entry_free(e);
@@ -419,8 +437,7 @@ static int page_next(json_t *req, const json_t *kvs)
 }
 
 /* Lists every key under the prefix at one revision into m. Returns 0 and *rev, or an error. */
-static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint64_t *bytes,
-                         int64_t *rev)
+static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, int64_t *rev)
 {
     json_t *req = json_pack("{s:s, s:s, s:o}", "key", s->range_key, "range_end", s->range_end,
                             "limit", jint_new(PAGE_SIZE));
@@ -429,7 +446,6 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
     int rc = 0;
     bool more = true;
     *rev = 0;
-    *bytes = 0;
     while (rc == 0 && more) {
         json_t *reply;
         if ((rc = etcd_post(s, "/v3/kv/range", req, &reply)) != 0)
@@ -440,7 +456,7 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
         }
         const json_t *kvs = json_object_get(reply, "kvs"), *j;
         size_t i;
-        json_array_foreach(kvs, i, j) if (rc == 0) rc = snapshot_add(s, j, m, bytes);
+        json_array_foreach(kvs, i, j) if (rc == 0) rc = snapshot_add(s, j, m);
         more = json_is_true(json_object_get(reply, "more")) && json_array_size(kvs);
         if (rc == 0 && more)
             rc = page_next(req, kvs);
@@ -456,22 +472,23 @@ static int snapshot_load(struct etcd_store *s, struct corral_cache_map *m, uint6
  * Fills *ch for an etcd event on kv, given the cached state cur. Returns false when there is
  * nothing to apply: a delete of what the cache never had, or a value that is not ours.
  */
-static bool event_change(const struct etcd_kv *kv, bool del, const struct corral_cache_entry *cur,
-                         struct corral_cache_change *ch)
+static bool event_change(struct etcd_store *s, const struct etcd_kv *kv, bool del,
+                         const struct corral_cache_entry *cur, struct corral_cache_change *ch)
 {
     *ch = (struct corral_cache_change){
         .rev = kv->mod_rev,
         .ts = (int64_t)time(NULL),
         .create_rev = cur && del ? cur->create_rev : kv->create_rev,
         .prev_rev = cur ? cur->mod_rev : 0,
-        .prev = cur ? corral_blob_ref(cur->value) : NULL,
+        .prev = cur ? corral_packed_ref(cur->value) : NULL,
     };
-    if (del) {
+    if (del) { /* the last state, at the deletion's revision; unpacked when a watcher asks */
         ch->type = CORRAL_EVENT_DELETED;
-        ch->value = cur ? corral_store_blob_restamp(cur->value, kv->mod_rev) : NULL;
+        ch->value = cur ? corral_packed_ref(cur->value) : NULL;
     } else {
         ch->type = cur ? CORRAL_EVENT_MODIFIED : CORRAL_EVENT_ADDED;
-        ch->value = kv->value ? value_decode(kv->value, kv->vlen, kv->mod_rev) : NULL;
+        ch->plain = kv->value ? value_decode(kv->value, kv->vlen, kv->mod_rev) : NULL;
+        ch->value = ch->plain ? corral_packer_pack_blob(s->cache.packer, ch->plain) : NULL;
     }
     return ch->value != NULL;
 }
@@ -487,7 +504,7 @@ static int apply_event(struct etcd_store *s, const json_t *ev)
     bool del = type && strcmp(type, "DELETE") == 0; /* PUT, the default, is left out */
     const struct corral_cache_entry *cur = corral_cache_peek(&s->cache, kv.key);
     struct corral_cache_change ch;
-    if (!event_change(&kv, del, cur, &ch)) {
+    if (!event_change(s, &kv, del, cur, &ch)) {
         if (!del || cur)
             corral_warn(LOG, "%s%s@%" PRId64 ": not a corral value; ignored", s->prefix, kv.key,
                         kv.mod_rev);
@@ -573,6 +590,7 @@ static void maintenance(struct etcd_store *s)
     if (seq == s->done_seq && now - s->maint_ns < 1000000000ull)
         return;
     s->maint_ns = now;
+    corral_cache_trim(&s->cache);
 
     int64_t compacted = corral_cache_compact(&s->cache, upto, (int64_t)time(NULL), NULL, NULL);
     bool asked = seq != s->done_seq && upto > 0;
@@ -657,12 +675,11 @@ static int watch_once(struct etcd_store *s)
 static int resync(struct etcd_store *s)
 {
     struct corral_cache_map m;
-    uint64_t bytes;
     int64_t rev;
     corral_cache_map_init(&m);
-    int rc = snapshot_load(s, &m, &bytes, &rev);
+    int rc = snapshot_load(s, &m, &rev);
     if (rc == 0) {
-        corral_cache_replace(&s->cache, &m, bytes, rev);
+        corral_cache_replace(&s->cache, &m, rev);
         s->watch_rev = rev;
         corral_info(LOG, "re-listed %zu objects at revision %" PRId64, s->cache.map.count, rev);
     }
@@ -915,6 +932,12 @@ static int etcd_list(struct corral_store *st, const struct corral_store_list_opt
     return corral_cache_list(&es(st)->cache, opts, out);
 }
 
+static int etcd_snapshot(struct corral_store *st, const struct corral_store_list_opts *opts,
+                         struct corral_store_snapshot **out)
+{
+    return corral_cache_snapshot(&es(st)->cache, opts, out);
+}
+
 static int etcd_events(struct corral_store *st, const char *prefix, int64_t after,
                        struct corral_store_event *out, size_t max, int timeout_ms, int64_t *seen)
 {
@@ -1022,6 +1045,7 @@ static const struct corral_store_ops etcd_ops = {
     .revision = etcd_revision,
     .set_retention = etcd_set_retention,
     .shutdown = etcd_shutdown,
+    .snapshot = etcd_snapshot,
 };
 
 /* ---- opening ------------------------------------------------------------------------------ */
@@ -1142,12 +1166,11 @@ static struct etcd_store *etcd_alloc(void)
 static int initial_load(struct etcd_store *s)
 {
     struct corral_cache_map m;
-    uint64_t bytes;
     int64_t rev;
     corral_cache_map_init(&m);
-    int rc = snapshot_load(s, &m, &bytes, &rev);
+    int rc = snapshot_load(s, &m, &rev);
     if (rc == 0) {
-        corral_cache_replace(&s->cache, &m, bytes, rev);
+        corral_cache_replace(&s->cache, &m, rev);
         s->watch_rev = rev;
     }
     corral_cache_map_destroy(&m);

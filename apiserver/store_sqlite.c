@@ -13,13 +13,17 @@
  * CORRAL_EUNAVAILABLE. locking_mode=EXCLUSIVE keeps a second process from opening the same file
  * (it would hand out the same revisions) and keeps the WAL index in process memory.
  *
- * Group commit. Callers serialize their object in their own thread (store_backend.h), queue an
- * op and sleep on its semaphore. One commit thread takes everything queued (up to BATCH_MAX),
- * decides each op against the committed state plus the ops before it in the batch (so that two
- * racing updates with the same expect_rev resolve to exactly one winner), assigns consecutive
- * revisions, writes the whole batch in one transaction with one fsync, applies it to memory
- * under the write lock, wakes the watchers and then the callers. While a commit is in flight the
- * next batch queues up, so fsync cost is shared by every concurrent writer.
+ * Group commit. Callers serialize and pack their object in their own thread (store_backend.h,
+ * cache_pack.h), queue an op and sleep on its semaphore. One commit thread takes everything
+ * queued (up to BATCH_MAX), decides each op against the committed state plus the ops before it
+ * in the batch (so that two racing updates with the same expect_rev resolve to exactly one
+ * winner), assigns consecutive revisions, writes the whole batch in one transaction with one
+ * fsync, applies it to memory under the write lock, wakes the watchers and then the callers.
+ * While a commit is in flight the next batch queues up, so fsync cost is shared by every
+ * concurrent writer.
+ *
+ * On disk the objects stay plain JSON, as before packing existed: the log is the durable truth,
+ * the packed form is memory's only (a load packs every row again).
  *
  * Schema: kv(rev INTEGER PRIMARY KEY, key, create_rev, deleted, ts, rv_off, value) is a log of
  * versions, one row per write (a delete writes the object's last state, restamped with the
@@ -69,6 +73,7 @@ struct sq_op {
     enum op_kind kind;
     const char *key;
     struct corral_store_doc doc;
+    struct corral_packed *packed; /* doc packed (creates and updates) */
     int64_t expect_rev; /* OP_COMPACT: the revision to compact to */
     struct corral_store_obj *out;
     int rc;
@@ -84,7 +89,7 @@ struct view {
     bool exists;
     int64_t create_rev;
     int64_t mod_rev;
-    struct corral_blob *value; /* borrowed */
+    struct corral_packed *value; /* borrowed */
 };
 
 struct batch {
@@ -195,8 +200,8 @@ static int insert_row(struct sq_store *s, const struct corral_cache_change *ch, 
     sqlite3_bind_int64(st, 3, ch->create_rev);
     sqlite3_bind_int(st, 4, ch->type == CORRAL_EVENT_DELETED);
     sqlite3_bind_int64(st, 5, ch->ts);
-    sqlite3_bind_int64(st, 6, ch->value->rv_off);
-    sqlite3_bind_blob64(st, 7, ch->value->data, ch->value->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, ch->plain->rv_off);
+    sqlite3_bind_blob64(st, 7, ch->plain->data, ch->plain->len, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -286,16 +291,18 @@ static int op_change(struct sq_store *s, struct sq_op *op, const struct view *v,
     if (op->kind == OP_CREATE) {
         ch->type = CORRAL_EVENT_ADDED;
         ch->create_rev = rev;
-        ch->value = corral_store_doc_stamp(&op->doc, rev);
     } else {
         ch->type = op->kind == OP_UPDATE ? CORRAL_EVENT_MODIFIED : CORRAL_EVENT_DELETED;
         ch->create_rev = v->create_rev;
         ch->prev_rev = v->mod_rev;
-        ch->prev = corral_blob_ref(v->value);
-        ch->value = op->kind == OP_UPDATE ? corral_store_doc_stamp(&op->doc, rev)
-                                          : corral_store_blob_restamp(v->value, rev);
+        ch->prev = corral_packed_ref(v->value);
     }
-    if (!ch->value || corral_cache_prepare(&s->cache, ch, op->key) != 0) {
+    /* A delete's value is the last state, at the deletion's revision. A written one is copied
+     * so that this thread's arena holds it, not the writer's (cache_pack.h). */
+    ch->value = op->kind == OP_DELETE ? corral_packed_ref(v->value) : corral_packed_copy(op->packed);
+    ch->plain = op->kind == OP_DELETE ? corral_packed_blob(v->value, rev)
+                                      : corral_store_doc_stamp(&op->doc, rev);
+    if (!ch->value || !ch->plain || corral_cache_prepare(&s->cache, ch, op->key) != 0) {
         corral_cache_change_clear(ch);
         return -ENOMEM;
     }
@@ -401,7 +408,7 @@ static int batch_commit(struct sq_store *s, struct batch *b)
     for (size_t i = 0; i < b->nops; i++) {
         struct sq_op *op = b->ops[i];
         if (op->change && op->out) {
-            op->out->value = corral_blob_ref(op->change->value);
+            op->out->value = corral_blob_ref(op->change->plain);
             op->out->create_rev = op->change->create_rev;
             op->out->mod_rev = op->change->rev;
         }
@@ -470,17 +477,19 @@ static void queue_take(struct sq_store *s)
         s->q_tail = &s->q_head;
 }
 
-/* Time-based retention and leftover garbage, run once a second while idle. */
+/* Time-based retention, leftover garbage and the heap's free pages, once a second while idle. */
 static void idle_work(struct sq_store *s)
 {
     compact_now(s, 0);
     if (s->ngarbage || s->compacted_mem != s->compacted_db)
         batch_commit(s, &s->batch);
+    corral_cache_trim(&s->cache);
 }
 
 static bool idle_pending(struct sq_store *s)
 {
-    return s->ngarbage || s->compacted_mem != s->compacted_db || s->cache.hist.n;
+    return s->ngarbage || s->compacted_mem != s->compacted_db || s->cache.hist.n ||
+           corral_cache_trim_due(&s->cache);
 }
 
 static void *commit_thread(void *arg)
@@ -558,9 +567,16 @@ static int sq_write(struct corral_store *st, enum op_kind kind, const char *key,
         json_decref(obj);
         if (rc != 0)
             return rc;
+        op.packed = corral_packer_pack(sq(st)->cache.packer, op.doc.json, op.doc.len,
+                                       op.doc.ph_off, op.doc.ph_len);
+        if (!op.packed) {
+            corral_store_doc_clear(&op.doc);
+            return -ENOMEM;
+        }
     }
     int rc = submit(sq(st), &op);
     corral_store_doc_clear(&op.doc);
+    corral_packed_unref(op.packed);
     return rc;
 }
 
@@ -580,6 +596,12 @@ static int sq_remove(struct corral_store *st, const char *key, int64_t expect_re
                      struct corral_store_obj *out)
 {
     return sq_write(st, OP_DELETE, key, NULL, expect_rev, out);
+}
+
+static int sq_snapshot(struct corral_store *st, const struct corral_store_list_opts *opts,
+                       struct corral_store_snapshot **out)
+{
+    return corral_cache_snapshot(&sq(st)->cache, opts, out);
 }
 
 static int sq_events(struct corral_store *st, const char *prefix, int64_t after,
@@ -665,6 +687,7 @@ static const struct corral_store_ops sqlite_ops = {
     .revision = sq_revision,
     .set_retention = sq_set_retention,
     .shutdown = sq_shutdown,
+    .snapshot = sq_snapshot,
 };
 
 /* ---- opening ------------------------------------------------------------------------------ */
@@ -735,19 +758,22 @@ static int load_row(struct sq_store *s, sqlite3_stmt *st)
     int64_t rv_off = sqlite3_column_int64(st, 5);
     const void *data = sqlite3_column_blob(st, 6);
     size_t len = (size_t)sqlite3_column_bytes(st, 6);
-    if (!key || !data || rv_off <= 0 || (uint64_t)rv_off >= len) {
+    if (!key || !data || rv_off <= 0 || (uint64_t)rv_off >= len || rv_off > UINT32_MAX) {
         corral_error(LOG, "%s: row %lld is damaged", s->path, (long long)rev);
         return CORRAL_EUNAVAILABLE;
     }
-    struct corral_blob *b = corral_store_blob_make(data, len, (uint32_t)rv_off);
-    if (!b)
-        return -ENOMEM;
-    if (!corral_store_blob_check_rev(b, rev)) {
+    size_t digits = corral_store_rev_digits(data, len, (size_t)rv_off, rev);
+    if (digits == 0) {
         corral_error(LOG, "%s: row %lld: resourceVersion does not match", s->path, (long long)rev);
-        corral_blob_unref(b);
         return CORRAL_EUNAVAILABLE;
     }
-    int rc = corral_cache_load(&s->cache, key, b, create_rev, rev, deleted, ts, garbage_add, s);
+    struct corral_packed *p = NULL;
+    if (!deleted) { /* a deletion row stands for the state it deletes, which memory has */
+        p = corral_packer_pack(s->cache.packer, data, len, (size_t)rv_off, digits);
+        if (!p)
+            return -ENOMEM;
+    }
+    int rc = corral_cache_load(&s->cache, key, p, create_rev, rev, deleted, ts, garbage_add, s);
     if (rc == CORRAL_EINTERNAL) {
         corral_warn(LOG, "%s: row %lld deletes absent %s; ignored", s->path, (long long)rev, key);
         rc = 0;

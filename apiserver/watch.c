@@ -46,7 +46,7 @@ struct watch {
     uint64_t last_send_ns;
     char *buf;
     size_t len, off, cap;
-    struct corral_store_list initial;
+    struct corral_store_snapshot *initial; /* unpacked one event at a time */
     size_t initial_idx;
     bool initial_pending;
     bool done;
@@ -168,17 +168,22 @@ static void handle_event(struct watch *w, const struct corral_store_event *ev)
 
 static void emit_initial(struct watch *w)
 {
-    size_t end = w->initial_idx + EVENT_BATCH;
-    for (; w->initial_idx < w->initial.n && w->initial_idx < end; w->initial_idx++) {
-        const struct corral_blob *b = w->initial.items[w->initial_idx];
+    size_t end = w->initial_idx + EVENT_BATCH, n = corral_store_snapshot_count(w->initial);
+    for (; w->initial_idx < n && w->initial_idx < end; w->initial_idx++) {
+        const char *key;
+        struct corral_blob *b = NULL;
+        if (corral_store_snapshot_item(w->initial, w->initial_idx, &key, &b) < 0)
+            continue;
         if (!w->filtered || matches(w, b))
-            emit(w, "ADDED", b, NULL, w->initial.rev);
+            emit(w, "ADDED", b, NULL, corral_store_snapshot_rev(w->initial));
+        corral_blob_unref(b);
     }
-    if (w->initial_idx >= w->initial.n) {
+    if (w->initial_idx >= n) {
         w->initial_pending = false;
         if (w->initial_end_bookmark)
             emit_bookmark(w, true);
-        corral_store_list_clear(&w->initial);
+        corral_store_snapshot_free(w->initial);
+        w->initial = NULL;
     }
 }
 
@@ -247,7 +252,7 @@ static void watch_free(void *ctx)
     corral_metrics_watchers(w->srv->metrics, -1);
     corral_selector_free(w->labels);
     corral_selector_free(w->fields);
-    corral_store_list_clear(&w->initial);
+    corral_store_snapshot_free(w->initial);
     free(w->buf);
     free(w);
 }
@@ -277,12 +282,12 @@ static int start_position(struct corral_request *req, struct watch *w)
     bool initial = !rv || !*rv || strcmp(rv, "0") == 0 || flag(req, "sendInitialEvents");
     if (initial) {
         struct corral_store_list_opts opts = {.prefix = w->prefix};
-        int rc = corral_store_list(w->srv->store, &opts, &w->initial);
+        int rc = corral_store_snapshot(w->srv->store, &opts, &w->initial);
         if (rc < 0) {
             corral_reply_error(req, rc, "cannot list for the watch: %s", corral_strerror(rc));
             return rc;
         }
-        w->cursor = w->initial.rev;
+        w->cursor = corral_store_snapshot_rev(w->initial);
         w->initial_pending = true;
         w->initial_end_bookmark = flag(req, "sendInitialEvents");
         return 0;

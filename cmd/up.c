@@ -76,7 +76,7 @@ static void usage(FILE *out)
             "and one node agent per simulated GPU machine, applies the example manifests and\n"
             "shows where each pod was placed.\n\n"
             "  --dir DIR         cluster state: credentials, store, logs (default ./corral-up)\n"
-            "  --port N          apiserver port on 127.0.0.1 (default 6443)\n"
+            "  --port N          apiserver port on 127.0.0.1 (default 6443; 0 picks a free one)\n"
             "  --manifests DIR   YAML to apply (default: the shipped manifests/examples)\n"
             "  --nodes FILE      simulated nodes (default: manifests/nodes/nodes.yaml)\n"
             "  --wait SECONDS    how long to wait for pods to be placed (default 30)\n"
@@ -198,7 +198,7 @@ static int init_cluster(struct up *u)
     snprintf(ca, sizeof(ca), "%s/pki/ca.crt", u->dir);
     if (access(ca, F_OK) == 0)
         return 0;
-    snprintf(port, sizeof(port), "%d", u->port);
+    snprintf(port, sizeof(port), "%d", u->port ? u->port : 6443);
     const char *args[] = {"init", "--dir", u->dir, "--address", "127.0.0.1", "--port", port,
                           "--bootstrap-tokens", "1", "--token-ttl", "8760h", NULL};
     printf("corral up: creating the cluster CA and credentials in %s\n", u->dir);
@@ -208,11 +208,42 @@ static int init_cluster(struct up *u)
     return rc;
 }
 
+/*
+ * Points every server: line of the kubeconfig at url (the port may have been picked at start,
+ * or differ from an earlier run's). Rewrites the file in place, keeping its mode.
+ */
+static int point_kubeconfig(const char *path, const char *url)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&out, &len);
+    char line[8192];
+    while (fgets(line, sizeof(line), f)) {
+        const char *s = strstr(line, "server: ");
+        if (s)
+            fprintf(mem, "%.*sserver: %s\n", (int)(s - line), line, url);
+        else
+            fputs(line, mem);
+    }
+    fclose(f);
+    fclose(mem);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    int rc = fd < 0 || write(fd, out, len) != (ssize_t)len ? -EIO : 0;
+    if (fd >= 0)
+        close(fd);
+    free(out);
+    return rc;
+}
+
 static int start_apiserver(struct up *u)
 {
     char listen[64], data[PATH_MAX + 8], audit[PATH_MAX + 16];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", u->port);
     snprintf(data, sizeof(data), "%s/data", u->dir);
+    /* corral init named these addresses in the serving certificate: keep to 127.0.0.1 */
     snprintf(audit, sizeof(audit), "%s/audit.log", u->dir);
     const char *args[] = {"apiserver", "--listen", listen, "--data-dir", data, "--cluster-dir",
                           u->dir, "--audit-log-path", audit, NULL};
@@ -229,6 +260,9 @@ static int start_apiserver(struct up *u)
     printf("corral up: apiserver   %s\n", u->url);
     char kc[PATH_MAX + 32];
     snprintf(kc, sizeof(kc), "%s/admin.kubeconfig", u->dir);
+    rc = point_kubeconfig(kc, u->url);
+    if (rc < 0)
+        return rc;
     return corral_kubeconfig_client_from_file(kc, NULL, &u->client);
 }
 
@@ -596,8 +630,9 @@ static int parse_args(int argc, char **argv, struct up *u)
         default: usage(stderr); return -EINVAL;
         }
     }
-    if (u->port <= 0 || u->port > 65535 || u->wait_s < 0) {
-        fprintf(stderr, "corral up: --port must be 1-65535 and --wait non-negative\n");
+    if (u->port < 0 || u->port > 65535 || u->wait_s < 0) {
+        fprintf(stderr, "corral up: --port must be 0-65535 (0 picks a free one) and --wait "
+                "non-negative\n");
         return -EINVAL;
     }
     return 0;

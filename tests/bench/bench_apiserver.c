@@ -11,6 +11,9 @@
  *                                   64 keep-alive clients, CORRAL_BENCH_GET_SECONDS seconds
  *   apiserver_rss_after_creates     VmRSS of the apiserver (/proc/PID/status) after the creates
  *                                   and GETs, with CORRAL_BENCH_PODS pods stored
+ *   apiserver_pod_json_bytes        a stored pod as JSON; _packed_bytes as the store holds it
+ *   apiserver_rss_per_pod           RSS growth over the empty server per pod; _overhead_per_pod
+ *                                   is that less the packed pod
  *   apiserver_watch_p50_100w/_p99/_max   100 watchers on one namespace; a paced creator
  *                                   (CORRAL_BENCH_WATCH_RATE pods/s) writes
  *                                   CORRAL_BENCH_WATCH_EVENTS pods, each with an annotation
@@ -679,15 +682,24 @@ static void bench_rss(const char *name)
     printf("%s=%.1f MB\n", name, (double)rss_kb() / 1024.0);
 }
 
-/* RSS per stored pod beyond the RSS of the empty server, and how much of it is not JSON. */
+/*
+ * RSS per stored pod beyond the RSS of the empty server, the pod's size as JSON and as the store
+ * holds it (packed), and how much of the RSS per pod is not the packed pod.
+ */
 static void bench_rss_per_pod(long rss0_kb)
 {
-    double pod_bytes = metric("corral_store_bytes") / metric("corral_store_objects");
+    double objects = metric("corral_store_objects");
+    double pod_bytes = metric("corral_store_bytes") / objects;
+    double packed = metric("corral_store_memory_bytes{part=\"objects\"}") / objects;
     double per_pod = (double)(rss_kb() - rss0_kb) * 1024.0 / (double)n_pods;
     printf("apiserver_rss_empty=%.1f MB\n", (double)rss0_kb / 1024.0);
     printf("apiserver_pod_json_bytes=%.0f bytes\n", pod_bytes);
+    printf("apiserver_pod_packed_bytes=%.0f bytes\n", packed);
+    printf("apiserver_store_dictionaries=%.0f dictionaries, %.1f MB\n",
+           metric("corral_store_dictionaries"),
+           metric("corral_store_memory_bytes{part=\"dictionaries\"}") / 1048576.0);
     printf("apiserver_rss_per_pod=%.0f bytes\n", per_pod);
-    printf("apiserver_rss_overhead_per_pod=%.0f bytes\n", per_pod - pod_bytes);
+    printf("apiserver_rss_overhead_per_pod=%.0f bytes\n", per_pod - packed);
 }
 
 /* ---- watchers ------------------------------------------------------------------------------- */

@@ -9,8 +9,9 @@
  *   store_get_1t / _2t          gets/s over CORRAL_BENCH_OBJECTS objects
  *   store_list_all              time to list every object
  *   store_load                  open (load) time with CORRAL_BENCH_OBJECTS objects
- *   store_overhead_per_object   heap bytes per object beyond its JSON, with the watch history
- *                               of its creation still held (as right after a load)
+ *   store_json_per_object       an object's size as JSON; _packed_per_object as memory holds it
+ *   store_overhead_per_object   heap bytes per object beyond its packed form, with the watch
+ *                               history of its creation still held (as right after a load)
  *   store_overhead_per_object_no_history   the same once the history is compacted
  *   store_rss_per_object        RSS growth per object after a load, JSON included
  *   store_watch_p99_100w        create-to-delivery p99 with 100 watchers
@@ -270,8 +271,11 @@ static void bench_load(void)
     printf("store_load=%.0f ms\n", (double)ns / 1e6);
     printf("store_load_objects=%" PRIu64 " objects\n", s.objects);
     printf("store_json_per_object=%.0f bytes\n", (double)s.bytes / (double)s.objects);
+    printf("store_packed_per_object=%.0f bytes\n", (double)s.mem / (double)s.objects);
+    printf("store_dictionaries=%" PRIu64 " dictionaries, %.0f KB\n", s.dicts,
+           (double)s.dict_mem / 1024.0);
     printf("store_overhead_per_object=%.0f bytes\n",
-           ((double)heap1 - (double)heap0 - (double)s.bytes) / (double)s.objects);
+           ((double)heap1 - (double)heap0 - (double)s.mem) / (double)s.objects);
     printf("store_rss_per_object=%.0f bytes\n", (double)(rss1 - rss0) * 1024.0 / (double)s.objects);
     printf("store_rss_after_load=%.1f MB\n", (double)rss1 / 1024.0);
     printf("store_history_after_load=%" PRIu64 " events\n", s.history_events);
@@ -280,7 +284,7 @@ static void bench_load(void)
     malloc_trim(0);
     size_t heap2 = mallinfo2().uordblks;
     printf("store_overhead_per_object_no_history=%.0f bytes\n",
-           ((double)heap2 - (double)heap0 - (double)s.bytes) / (double)s.objects);
+           ((double)heap2 - (double)heap0 - (double)s.mem) / (double)s.objects);
     bench_gets(st, 1);
     bench_gets(st, 2);
     bench_list(st);

@@ -2,7 +2,8 @@
 /*
  * Unit tests for apiserver/store: the same suite runs against each backend (CORRAL_TEST_STORE,
  * see test_store_util.h). CRUD and error codes, racing conditional updates, list order, paging
- * and filters, watch history, resume, compaction, restart, memory accounting, concurrent reads.
+ * and filters, watch history, resume, compaction, restart, memory accounting, objects packed
+ * with a trained dictionary read back byte for byte, concurrent reads.
  */
 #include "test_store_util.h"
 
@@ -705,6 +706,176 @@ static void test_memory_accounting(void)
     corral_store_close(st);
 }
 
+/* ---- packed objects ------------------------------------------------------------------------ */
+
+/* A pod of about 1.3 KB, alike others but for its name, uid and label. */
+static json_t *big_pod(int i, const char *label)
+{
+    char name[32], uid[64];
+    snprintf(name, sizeof(name), "big-%04d", i);
+    snprintf(uid, sizeof(uid), "%08x-0b7d-4e55-9d0a-%012x", (unsigned)i * 2654435761u,
+             (unsigned)i * 40503u);
+    json_t *p = json_pack(
+        "{s:s, s:s, s:{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s}}, "
+        "s:{s:[{s:s, s:s, s:[{s:i, s:s}], s:{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}}, "
+        "s:[{s:s, s:s}, {s:s, s:s}], s:[{s:s, s:s}]}], s:s, s:s, s:s, s:i, s:[{s:s, s:s, s:s}]}, "
+        "s:{s:s, s:s}}",
+        "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace", "default", "uid",
+        uid, "labels", "app", "llm-inference", "rev", label, "annotations", "corral.io/gpu-share",
+        "500", "spec", "containers", "name", "server", "image",
+        "registry.example.com/team/vllm-server:v0.6.3-cuda12.4", "ports", "containerPort", 8000,
+        "protocol", "TCP", "resources", "requests", "cpu", "4", "memory", "32Gi", "nvidia.com/gpu",
+        "1", "limits", "cpu", "8", "memory", "48Gi", "nvidia.com/gpu", "1", "env", "name", "MODEL",
+        "value", "meta-llama/Llama-3.1-8B-Instruct", "name", "MAX_MODEL_LEN", "value", "8192",
+        "volumeMounts", "name", "models", "mountPath", "/models", "restartPolicy", "Always",
+        "schedulerName", "corral-scheduler", "serviceAccountName", "default",
+        "terminationGracePeriodSeconds", 30, "tolerations", "key", "nvidia.com/gpu", "operator",
+        "Exists", "effect", "NoSchedule", "status", "phase", "Pending", "qosClass", "Burstable");
+    CHECK(p != NULL);
+    return p;
+}
+
+static void check_same_blob(const struct corral_blob *a, const struct corral_blob *b)
+{
+    CHECK(a != NULL && b != NULL);
+    CHECK_INT_EQ(a->len, b->len);
+    CHECK_STR_EQ(a->data, b->data);
+}
+
+enum { PACKED_N = 300 };
+
+static bool rv_any(const struct corral_blob *b, void *ctx)
+{
+    (void)b;
+    (void)ctx;
+    return true;
+}
+
+/* Every get, list item and watch event equals, byte for byte, what the writes returned. */
+static void check_packed(struct corral_store *st, struct corral_blob **want)
+{
+    struct corral_store_list l;
+    struct corral_store_list_opts lo = {.prefix = "/registry/pods/default/"};
+    CHECK_INT_EQ(corral_store_list(st, &lo, &l), 0);
+    size_t k = 0;
+    for (int i = 0; i < PACKED_N; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "/registry/pods/default/big-%04d", i);
+        struct corral_store_obj o;
+        if (!want[i]) {
+            CHECK_INT_EQ(corral_store_get(st, key, &o), CORRAL_ENOTFOUND);
+            continue;
+        }
+        CHECK_INT_EQ(corral_store_get(st, key, &o), 0);
+        check_same_blob(o.value, want[i]);
+        corral_blob_unref(o.value);
+        CHECK(k < l.n);
+        CHECK_STR_EQ(l.keys[k], key);
+        check_same_blob(l.items[k++], want[i]);
+    }
+    CHECK_INT_EQ(k, l.n);
+    /* a snapshot holds the same, made plain one at a time */
+    struct corral_store_snapshot *snap;
+    CHECK_INT_EQ(corral_store_snapshot(st, &lo, &snap), 0);
+    CHECK_INT_EQ(corral_store_snapshot_count(snap), l.n);
+    CHECK_INT_EQ(corral_store_snapshot_rev(snap), l.rev);
+    CHECK(!corral_store_snapshot_more(snap));
+    for (size_t i = 0; i < l.n; i++) {
+        const char *key;
+        struct corral_blob *b;
+        CHECK_INT_EQ(corral_store_snapshot_item(snap, i, &key, &b), 0);
+        CHECK_STR_EQ(key, l.keys[i]);
+        CHECK_STR_EQ(corral_store_snapshot_key(snap, i), l.keys[i]);
+        check_same_blob(b, l.items[i]);
+        corral_blob_unref(b);
+    }
+    corral_store_snapshot_free(snap);
+    struct corral_store_list_opts page = {.prefix = lo.prefix, .start_after = l.keys[0],
+                                          .limit = 2};
+    CHECK_INT_EQ(corral_store_snapshot(st, &page, &snap), 0);
+    CHECK_INT_EQ(corral_store_snapshot_count(snap), 2);
+    CHECK(corral_store_snapshot_more(snap));
+    CHECK_STR_EQ(corral_store_snapshot_key(snap, 0), l.keys[1]);
+    corral_store_snapshot_free(snap);
+    page.filter = rv_any;
+    CHECK_INT_EQ(corral_store_snapshot(st, &page, &snap), -EINVAL);
+    corral_store_list_clear(&l);
+}
+
+static void test_packed(void)
+{
+    struct corral_store *st = tsu_open("packed");
+    static struct corral_blob *want[PACKED_N], *first[PACKED_N];
+    struct corral_store_obj o;
+    int64_t r0 = corral_store_revision(st);
+    for (int i = 0; i < PACKED_N; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "/registry/pods/default/big-%04d", i);
+        CHECK_INT_EQ(corral_store_create(st, key, big_pod(i, "a"), &o), 0);
+        want[i] = o.value;
+        first[i] = corral_blob_ref(o.value);
+    }
+    struct corral_store_stats s;
+    corral_store_stats(st, &s);
+    CHECK(s.dicts >= 1);
+    /* about the first 130 wait for the dictionary (64 KB of pods alive); the rest pack small */
+    CHECK(s.mem * 2 < s.bytes);
+    check_packed(st, want);
+    int64_t mid = corral_store_revision(st);
+    for (int i = 0; i < 40; i++) { /* updates, then deletes */
+        char key[64];
+        snprintf(key, sizeof(key), "/registry/pods/default/big-%04d", i);
+        if (i < 20)
+            CHECK_INT_EQ(corral_store_update(st, key, big_pod(i, "b"), 0, &o), 0);
+        else
+            CHECK_INT_EQ(corral_store_delete(st, key, 0, &o), 0);
+        corral_blob_unref(want[i]);
+        want[i] = i < 20 ? corral_blob_ref(o.value) : NULL;
+        /* the event: the new state (the deleted one at the deletion's revision) and the old */
+        struct corral_store_event ev;
+        int64_t seen;
+        CHECK_INT_EQ(corral_store_events(st, "/registry/pods/", o.mod_rev - 1, &ev, 1, 0, &seen),
+                     1);
+        CHECK_INT_EQ(ev.rev, o.mod_rev);
+        check_same_blob(ev.value, o.value);
+        check_same_blob(ev.prev, first[i]);
+        check_rv(ev.value, o.mod_rev);
+        corral_store_event_clear(&ev);
+        corral_blob_unref(o.value);
+    }
+    check_packed(st, want);
+    /* the creations from the history too, as the writes returned them */
+    struct corral_store_event ev[64];
+    int64_t seen;
+    int n = corral_store_events(st, "/registry/pods/", r0, ev, 64, 0, &seen);
+    CHECK_INT_EQ(n, 64);
+    for (int i = 0; i < n; i++) {
+        check_same_blob(ev[i].value, first[i]);
+        corral_store_event_clear(&ev[i]);
+    }
+    corral_store_close(st);
+
+    st = tsu_open("packed"); /* loaded (and packed again) from the disk or etcd */
+    check_packed(st, want);
+    if (!tsu_is_etcd()) { /* SQLite keeps the history across restarts */
+        n = corral_store_events(st, "/registry/pods/", mid, ev, 64, 0, &seen);
+        CHECK_INT_EQ(n, 40);
+        for (int i = 0; i < n; i++) {
+            CHECK_INT_EQ(ev[i].type, i < 20 ? CORRAL_EVENT_MODIFIED : CORRAL_EVENT_DELETED);
+            check_same_blob(ev[i].prev, first[i]);
+            if (i < 20)
+                check_same_blob(ev[i].value, want[i]);
+            check_rv(ev[i].value, ev[i].rev);
+            corral_store_event_clear(&ev[i]);
+        }
+    }
+    corral_store_close(st);
+    for (int i = 0; i < PACKED_N; i++) {
+        corral_blob_unref(want[i]);
+        corral_blob_unref(first[i]);
+    }
+}
+
 /* ---- readers alongside writers ------------------------------------------------------------ */
 
 struct rw {
@@ -967,5 +1138,5 @@ static void test_shutdown(void)
 STORE_TESTS(CORRAL_TEST(crud), CORRAL_TEST(bad_input), CORRAL_TEST(race_conditional),
             CORRAL_TEST(race_same_rev), CORRAL_TEST(list), CORRAL_TEST(events),
             CORRAL_TEST(events_wait), CORRAL_TEST(compaction), CORRAL_TEST(restart),
-            CORRAL_TEST(memory_accounting), CORRAL_TEST(concurrent_readers), CORRAL_TEST(disk_full),
-            CORRAL_TEST(exclusive), CORRAL_TEST(shutdown))
+            CORRAL_TEST(memory_accounting), CORRAL_TEST(packed), CORRAL_TEST(concurrent_readers),
+            CORRAL_TEST(disk_full), CORRAL_TEST(exclusive), CORRAL_TEST(shutdown))
