@@ -305,6 +305,7 @@ static void sig_entry_free(struct corral_sig_entry *e)
     if (!e)
         return;
     free(e->row);
+    free(e->val);
     free(e->heap_mem);
     groups_free(e);
     free(e);
@@ -759,7 +760,7 @@ uint64_t corral_fw_cycle_mask(struct corral_framework *fw, uint32_t node)
         return fw->cy.mask[node];
     struct corral_sig_entry *e = fw->cy.entry;
     if (e && node < e->cap && e->row[node].gen == fw->snap->gen[node])
-        return e->row[node].mask;
+        return e->val[node].mask;
     return corral_snapshot_all_gpus(fw->snap, node);
 }
 
@@ -912,9 +913,8 @@ static uint32_t evaluate(struct corral_framework *fw, uint32_t node, int64_t *sc
     if (e) {
         struct corral_sig_row *r = &e->row[node];
         r->gen = fw->snap->gen[node];
-        r->mask = fw->cy.mask[node];
-        r->score = total;
         r->reject = rej;
+        e->val[node] = (struct corral_sig_val){total, fw->cy.mask[node]};
     }
     *score = total;
     return rej;
@@ -933,6 +933,10 @@ static int entry_fit(struct corral_sig_entry *e, uint32_t n, uint64_t epoch)
         if (!r)
             return -ENOMEM;
         e->row = r;
+        struct corral_sig_val *v = realloc(e->val, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        e->val = v;
         void *mem = malloc((cap + HEAP_SKEW) * sizeof(struct corral_heap_item) + 64);
         if (!mem)
             return -ENOMEM;
@@ -940,8 +944,10 @@ static int entry_fit(struct corral_sig_entry *e, uint32_t n, uint64_t epoch)
         e->heap_mem = mem;
         uintptr_t base = ((uintptr_t)mem + 63) & ~(uintptr_t)63;
         e->heap = (struct corral_heap_item *)base + HEAP_SKEW;
-        for (uint32_t i = e->cap; i < cap; i++)
+        for (uint32_t i = e->cap; i < cap; i++) {
             r[i] = (struct corral_sig_row){.pos = UINT32_MAX};
+            v[i] = (struct corral_sig_val){0, 0};
+        }
         e->cap = cap;
         e->heap_ok = false;
         groups_free(e); /* sized for the old capacity */
@@ -983,7 +989,8 @@ static struct corral_sig_entry *sig_entry(struct corral_framework *fw, struct co
         return NULL;
     struct corral_sig_entry *e = corral_strmap_get_hashed(&fp->sigs, pod->sig, pod->sig_hash);
     if (!e) {
-        uint64_t row = (sizeof(struct corral_sig_row) + sizeof(struct corral_heap_item) + 8) *
+        uint64_t row = (sizeof(struct corral_sig_row) + sizeof(struct corral_sig_val) +
+                        sizeof(struct corral_heap_item) + 8) *
                        (fw->snap->n + 1ull); /* + score groups: 64 at most, a bit a node each */
         uint64_t max = SIG_CACHE_BYTES / row;
         fp->max_sigs = (uint32_t)(max < 8 ? 8 : (max > 1024 ? 1024 : max));
@@ -1128,7 +1135,7 @@ static bool group_update(struct corral_sig_entry *e, uint32_t node, bool was_in,
     r->pos = UINT32_MAX;
     if (!feasible)
         return true;
-    struct corral_score_group *g = group_of(e, r->score, true);
+    struct corral_score_group *g = group_of(e, e->val[node].score, true);
     if (!g)
         return false;
     gbit_set(e, g, node);
@@ -1192,10 +1199,10 @@ static void heap_update(struct corral_sig_entry *e, uint32_t node, bool feasible
         return;
     }
     if (p == UINT32_MAX) {
-        hset(e, e->heap_n++, (struct corral_heap_item){r->score, node, 0});
+        hset(e, e->heap_n++, (struct corral_heap_item){e->val[node].score, node, 0});
         hup(e, e->heap_n - 1);
     } else {
-        e->heap[p].score = r->score;
+        e->heap[p].score = e->val[node].score;
         if (hup(e, p) == p)
             hdown(e, p);
     }
@@ -1234,7 +1241,7 @@ static void refresh_node(uint32_t node, void *arg)
         return;
     bool counted = r->pos != UINT32_MAX || r->gen; /* the old row is in */
     uint32_t old_rej = r->reject;
-    int64_t old_score = r->score;
+    int64_t old_score = e->val[node].score;
     if (counted)
         hist_add(e, old_rej, -1);
     uint32_t rej = s->exists[node] ? evaluate(fw, node, &sc) : 0;
@@ -1243,7 +1250,7 @@ static void refresh_node(uint32_t node, void *arg)
     hist_add(e, rej, 1);
     fw->stats.cache_misses++;
     bool in = r->pos != UINT32_MAX, feasible = s->exists[node] && rej == 0;
-    if (in && feasible && r->score == old_score && old_rej == 0)
+    if (in && feasible && e->val[node].score == old_score && old_rej == 0)
         return; /* same place in the heap */
     if (!e->heap_ok)
         return; /* being rebuilt after this batch */
@@ -1275,7 +1282,7 @@ static void heap_rebuild(struct corral_framework *fw)
         }
         if (r->reject == 0) {
             r->pos = e->heap_n;
-            e->heap[e->heap_n++] = (struct corral_heap_item){r->score, i, 0};
+            e->heap[e->heap_n++] = (struct corral_heap_item){e->val[i].score, i, 0};
         } else {
             hist_add(e, r->reject, 1);
         }
@@ -1315,8 +1322,10 @@ static void refresh_batch(struct refresh_batch *b)
     struct corral_sig_entry *e = fw->cy.entry;
     struct corral_snapshot *s = fw->snap;
     for (uint32_t i = 0; i < b->n; i++)
-        if (b->node[i] < e->cap)
+        if (b->node[i] < e->cap) {
             __builtin_prefetch(&e->row[b->node[i]], 1);
+            __builtin_prefetch(&e->val[b->node[i]], 1);
+        }
     if (fw->cy.by_class && memo_ready(fw, fp)) {
         for (uint32_t i = 0; i < b->n; i++) {
             uint32_t node = b->node[i];
@@ -1502,7 +1511,7 @@ static bool scan_range(struct corral_framework *fw, struct pick *pk, uint32_t fr
             hits++;
             if ((rej = e->row[i].reject) != 0)
                 continue;
-            sc = e->row[i].score;
+            sc = e->val[i].score;
         } else {
             misses++;
             rej = evaluate(fw, i, &sc);

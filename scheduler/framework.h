@@ -78,15 +78,19 @@ struct corral_class_memo {
 };
 
 /*
- * One node's cached result for a signature. The fields a refresh touches sit together (two
- * rows to a cache line), since refreshes visit nodes in no particular order.
+ * One node's cached result for a signature, in two halves of 16 bytes: what every look at a
+ * row reads (is it fresh, is the node feasible, where is it in the order), which scans and
+ * explanations stream through, and the score and GPU set, read for feasible nodes only.
  */
 struct corral_sig_row {
     uint64_t gen;    /* node generation the row was computed at; 0 = never */
-    uint64_t mask;   /* GPUs left after Filter */
-    int64_t score;   /* combined cached score */
     uint32_t reject; /* 0 = feasible, else ((filter slot + 1) << 21) | code */
-    uint32_t pos;    /* index in the heap, UINT32_MAX when absent */
+    uint32_t pos;    /* heap index or score group, UINT32_MAX when absent */
+};
+
+struct corral_sig_val {
+    int64_t score; /* combined cached score */
+    uint64_t mask; /* GPUs left after Filter */
 };
 
 /* A heap entry carries its node's score, so sifting reads the heap alone. */
@@ -112,6 +116,7 @@ struct corral_sig_entry {
     uint64_t last_used;
     uint32_t cap;
     struct corral_sig_row *row; /* per node */
+    struct corral_sig_val *val; /* per node */
     /*
      * Feasible nodes as a heap ordered by (score, then lower index), valid as of snapshot
      * generation `seen`: with tie-breaking by node order the best node is its top, and a new

@@ -14,14 +14,6 @@
  * The task distribution is learned online from the pods seen so far (args.typicalTasks:
  * "learn", the default; coverage args.coverage) or given as a list; it is never read from the
  * future. args.cpuAware counts CPU-only tasks that no longer fit as fragmenting the idle GPUs.
- *
- * Speed: the increase depends only on the pod's shape and on what the node offers (free share
- * per GPU, which GPUs the pod may use, free cpu and memory), not on which node it is, and many
- * nodes are alike (empty nodes of one machine type; nodes that received the same pods). So
- * increases are memoised per (task-model epoch, pod shape, node state) in a hash table that
- * stores the whole key and compares it exactly: a hit gives the very number a computation
- * would. Models that restrict tasks to GPU models, and nodes with more than MEMO_GPUS GPUs,
- * are computed every time.
  */
 #include "corral/plugin.h"
 #include "frag.h"
@@ -35,25 +27,6 @@
 
 #define BUCKETS 5000 /* increases are clamped to +-BUCKETS x resolution */
 #define SECONDARY 100
-#define MEMO_GPUS 16          /* larger nodes are not memoised */
-#define MEMO_SLOTS (1u << 15) /* a power of two; the table is emptied when half full */
-
-/* Everything an increase depends on besides the model (all fields set, padding zeroed). */
-struct memo_key {
-    int64_t cpu_free, mem_free; /* the node's, before the pod */
-    int64_t pod_cpu, pod_mem;
-    uint64_t allowed; /* GPUs the pod may use */
-    int32_t pod_gpus, pod_milli;
-    int32_t n_gpus;
-    int16_t free[MEMO_GPUS];
-};
-
-struct memo_slot {
-    uint64_t hash;  /* 0 = empty */
-    uint64_t stamp; /* valid only when equal to state.memo_stamp */
-    struct memo_key key;
-    double delta;
-};
 
 enum secondary { SEC_NONE, SEC_MOST_ALLOCATED };
 
@@ -73,10 +46,6 @@ struct state {
     uint64_t epoch;
     struct frag_task pod;
     struct gu_list pod_models;
-    struct memo_slot *memo; /* MEMO_SLOTS, NULL when it could not be allocated */
-    uint64_t memo_stamp;    /* bumped to empty the table (model change, half full) */
-    uint64_t memo_epoch;    /* the model epoch the table holds */
-    uint32_t memo_used;
 };
 
 static int parse_args(struct state *st, const struct corral_value *args, char *err,
@@ -138,11 +107,8 @@ static int init(const struct corral_host *h, const struct corral_value *args, vo
         return -ENOMEM;
     st->h = h;
     st->epoch = 1;
-    st->memo_stamp = st->memo_epoch = 1;
-    st->memo = calloc(MEMO_SLOTS, sizeof(*st->memo)); /* optional: NULL computes every time */
     int rc = parse_args(st, args, err, errlen);
     if (rc < 0) {
-        free(st->memo);
         frag_learner_free(&st->learner);
         free(st);
         return rc;
@@ -157,7 +123,6 @@ static void fini(void *s)
     frag_learner_free(&st->learner);
     free(st->f0);
     free(st->f0_gen);
-    free(st->memo);
     free(st);
 }
 
@@ -287,94 +252,27 @@ static void try_share(struct state *st, struct frag_node *nv, uint64_t allowed, 
     }
 }
 
-/* The best placement on node, whose state nv holds (and is used as scratch), among allowed. */
-static struct choice choose_on(struct state *st, uint32_t node, struct frag_node *nv,
-                               uint64_t allowed)
-{
-    double f0 = current_frag(st, node, nv);
-    struct choice c = {0, 0, 0};
-    nv->cpu_free -= st->pod.cpu;
-    nv->mem_free -= st->pod.mem;
-    if (st->pod.gpus > 0 && st->pod.milli < 1000) {
-        try_share(st, nv, allowed, f0, &c);
-        return c;
-    }
-    for (int g = 0; g < nv->n_gpus && gu_popcount(c.gpus) < st->pod.gpus; g++)
-        if ((allowed >> g & 1) && nv->free[g] == 1000) {
-            c.gpus |= 1ull << g;
-            nv->free[g] = 0;
-        }
-    c.delta = cost(st, nv) - f0;
-    return c;
-}
-
 static struct choice best_choice(struct state *st, uint32_t node)
 {
     const struct corral_host *h = st->h;
     struct frag_node nv;
     frag_node_read(h, node, &nv);
-    return choose_on(st, node, &nv, h->cycle_gpu_mask(h, node));
-}
-
-static uint64_t memo_hash(const struct memo_key *k)
-{
-    uint64_t w[sizeof(*k) / 8];
-    memcpy(w, k, sizeof(w));
-    uint64_t x = 0x9e3779b97f4a7c15ull;
-    for (size_t i = 0; i < sizeof(w) / 8; i++) {
-        x = (x ^ w[i]) * 0xff51afd7ed558ccdull;
-        x ^= x >> 32;
-    }
-    return x | 1; /* never 0, which marks an empty slot */
-}
-
-/* Empties the table when the model changed or it is half full. */
-static void memo_check(struct state *st)
-{
-    if (st->memo_epoch != st->epoch || st->memo_used >= MEMO_SLOTS / 2) {
-        st->memo_stamp++;
-        st->memo_epoch = st->epoch;
-        st->memo_used = 0;
-    }
-}
-
-/* The increase for the cycle's pod on node: from the memo when an equal node was seen. */
-static double increase(struct state *st, uint32_t node)
-{
-    const struct corral_host *h = st->h;
-    struct frag_node nv;
-    frag_node_read(h, node, &nv);
+    double f0 = current_frag(st, node, &nv);
     uint64_t allowed = h->cycle_gpu_mask(h, node);
-    if (!st->memo || st->model.any_models || nv.n_gpus > MEMO_GPUS)
-        return choose_on(st, node, &nv, allowed).delta;
-    struct memo_key k;
-    memset(&k, 0, sizeof(k));
-    k.cpu_free = nv.cpu_free;
-    k.mem_free = nv.mem_free;
-    k.pod_cpu = st->pod.cpu;
-    k.pod_mem = st->pod.mem;
-    k.allowed = allowed;
-    k.pod_gpus = st->pod.gpus;
-    k.pod_milli = st->pod.milli;
-    k.n_gpus = nv.n_gpus;
-    for (int g = 0; g < nv.n_gpus; g++) {
-        if (nv.free[g] < 0 || nv.free[g] > 1000)
-            return choose_on(st, node, &nv, allowed).delta;
-        k.free[g] = (int16_t)nv.free[g];
+    struct choice c = {0, 0, 0};
+    nv.cpu_free -= st->pod.cpu;
+    nv.mem_free -= st->pod.mem;
+    if (st->pod.gpus > 0 && st->pod.milli < 1000) {
+        try_share(st, &nv, allowed, f0, &c);
+        return c;
     }
-    memo_check(st);
-    uint64_t hash = memo_hash(&k);
-    for (uint32_t i = (uint32_t)hash & (MEMO_SLOTS - 1);; i = (i + 1) & (MEMO_SLOTS - 1)) {
-        struct memo_slot *m = &st->memo[i];
-        if (m->stamp != st->memo_stamp) { /* empty: compute and remember */
-            double d = choose_on(st, node, &nv, allowed).delta;
-            *m = (struct memo_slot){hash, st->memo_stamp, k, d};
-            st->memo_used++;
-            return d;
+    for (int g = 0; g < nv.n_gpus && gu_popcount(c.gpus) < st->pod.gpus; g++)
+        if ((allowed >> g & 1) && nv.free[g] == 1000) {
+            c.gpus |= 1ull << g;
+            nv.free[g] = 0;
         }
-        if (m->hash == hash && memcmp(&m->key, &k, sizeof(k)) == 0)
-            return m->delta;
-    }
+    c.delta = cost(st, &nv) - f0;
+    return c;
 }
 
 static int64_t secondary(struct state *st, uint32_t node)
@@ -397,7 +295,8 @@ static int64_t score(void *s, const struct corral_pod *pod, uint32_t node)
 {
     struct state *st = s;
     (void)pod;
-    double b = floor(increase(st, node) / st->resolution + 0.5);
+    struct choice c = best_choice(st, node);
+    double b = floor(c.delta / st->resolution + 0.5);
     b = b < -(BUCKETS - 1) ? -(BUCKETS - 1) : (b > BUCKETS - 1 ? BUCKETS - 1 : b);
     return (int64_t)(BUCKETS - b) * SECONDARY + secondary(st, node);
 }

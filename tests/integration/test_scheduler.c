@@ -184,15 +184,20 @@ static void write_kubeconfig(const char *path, const char *url)
     fclose(f);
 }
 
-static void start(void)
+static void start_apiserver(void)
 {
-    char dir[600], kc[600];
+    char dir[600];
     snprintf(dir, sizeof(dir), "%s/data", corral_test_tmpdir());
     const char *a[] = {"apiserver", "--listen", "127.0.0.1:0", "--data-dir", dir,
                        "--insecure-http", "--node-grace-seconds", "3600", NULL};
     CHECK(corral_daemon_start(&api, a, 20000) == 0);
     struct corral_client_config cfg = {.server = api.url};
     CHECK(corral_client_new(&cfg, &c) == 0);
+}
+
+static void start_scheduler(void)
+{
+    char kc[600];
     snprintf(kc, sizeof(kc), "%s/kubeconfig", corral_test_tmpdir());
     write_kubeconfig(kc, api.url);
     const char *s[] = {"scheduler", "--kubeconfig", kc, "--apiserver", api.url,
@@ -213,9 +218,12 @@ static bool metrics_have(struct corral_client *sc, const char *line)
 static void test_scheduler(void)
 {
     char buf[1024];
-    start();
+    start_apiserver();
     gpu_node("dc-1", 2, "A100-SXM4-80GB", false, "datacenter-training");
     gpu_node("rtx-1", 1, "RTX-4090", true, "consumer");
+    /* after the nodes: its first list has them (nodes and pods come by separate watches, so a
+     * node created later may be seen after a pod created after it) */
+    start_scheduler();
 
     /* a whole GPU, away from the training-class node (GpuClass) with its UUID */
     pod("infer", "\"nvidia.com/gpu\":1", NULL, NULL);
