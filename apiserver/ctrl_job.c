@@ -722,7 +722,13 @@ static void start_clock(struct job_sync *s)
                             json_string(corral_ctrl_format_time(s->now, ts)));
 }
 
-/* Decides what the running (not finished) Job does now. */
+/*
+ * Decides what the running (not finished) Job does now. As in Kubernetes, a Job that has
+ * reached its end (completions, backoff limit, deadline) gets its Complete or Failed condition
+ * only once every finished pod is counted (uncountedTerminatedPods is empty), so that the
+ * condition and the final succeeded/failed counts are written together; until then it starts
+ * no pods and waits for the tracking finalizers to go (release_uncounted), which brings it back.
+ */
 static int run(struct job_sync *s, struct corral_ctrl_pod **active, long nactive)
 {
     json_t *spec = json_object_get(s->job, "spec");
@@ -738,6 +744,12 @@ static int run(struct job_sync *s, struct corral_ctrl_pod **active, long nactive
     long failed = count_total(s, "failed", s->unc_fail) + restarts(s, active, nactive);
     long deadline = (long)corral_ctrl_int(spec, "activeDeadlineSeconds", -1);
     time_t started = corral_ctrl_time_at(s->status, "startTime", NULL);
+    bool uncounted = json_array_size(s->unc_ok) || json_array_size(s->unc_fail);
+    bool ended = failed > s->backoff_limit || (deadline >= 0 && started &&
+                                                s->now >= started + deadline) ||
+                 completed(s, nactive);
+    if (ended && uncounted)
+        return 0;
     if (failed > s->backoff_limit) {
         finish(s, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit");
     } else if (deadline >= 0 && started && s->now >= started + deadline) {

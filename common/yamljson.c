@@ -437,6 +437,25 @@ int corral_yaml_load(const char *buf, size_t len, json_t **docs, struct corral_p
         j++;
     bool json = j < len && (buf[j] == '{' || buf[j] == '[');
     int rc = json ? load_json(buf + i, len - i, out, err) : load_yaml(buf + i, len - i, out, err);
+    if (json && buf[j] == '[' && rc == CORRAL_EPARSE) {
+        /* A document that opens with `[` may still be YAML: a flow sequence (`[a, b]`) or
+         * a stream of them (`[a]\n--- [b]`, which is how two arrays are dumped). Keep the
+         * JSON error if YAML cannot read it either: it is the more precise one for what
+         * looked like JSON. A `{` opener stays JSON, as the Kubernetes decoder has it. */
+        json_t *yaml_docs = json_array();
+        struct corral_parse_error yaml_err;
+        if (!yaml_docs) {
+            rc = -ENOMEM;
+        } else if (load_yaml(buf + i, len - i, yaml_docs, &yaml_err) == 0) {
+            json_decref(out);
+            out = yaml_docs;
+            rc = 0;
+            if (err)
+                memset(err, 0, sizeof(*err));
+        } else {
+            json_decref(yaml_docs);
+        }
+    }
     if (rc < 0) {
         json_decref(out);
         return rc;

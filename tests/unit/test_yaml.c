@@ -70,6 +70,24 @@ static void test_json_input(void)
     json_decref(d);
 }
 
+/* What opens with `[` but is not JSON is read as YAML flow sequences. */
+static void test_flow_yaml_after_bracket(void)
+{
+    json_t *d = load("[web, 2]\n");
+    CHECK_STR_EQ(json_string_value(json_array_get(json_array_get(d, 0), 0)), "web");
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_array_get(d, 0), 1)), 2);
+    json_decref(d);
+    /* our own dump of two documents that are arrays opens with `[`: it must read back */
+    d = load("[][1]");
+    CHECK_INT_EQ(json_array_size(d), 2);
+    char *all = corral_yaml_dump_all(d);
+    json_t *back = load(all);
+    CHECK(json_equal(back, d));
+    free(all);
+    json_decref(back);
+    json_decref(d);
+}
+
 static void expect_error(const char *s, int line, const char *needle)
 {
     json_t *docs = NULL;
@@ -111,5 +129,5 @@ static void test_round_trip(void)
 }
 
 CORRAL_TESTS(CORRAL_TEST(scalar_types), CORRAL_TEST(multi_document),
-             CORRAL_TEST(anchors_and_merge), CORRAL_TEST(json_input),
+             CORRAL_TEST(anchors_and_merge), CORRAL_TEST(json_input), CORRAL_TEST(flow_yaml_after_bracket),
              CORRAL_TEST(errors_have_lines), CORRAL_TEST(round_trip))
