@@ -416,6 +416,8 @@ static int load_json(const char *buf, size_t len, json_t *docs, struct corral_pa
             return CORRAL_EPARSE;
         }
         off += je.position;
+        if (json_is_null(v))
+            continue; /* a null document is no document, as in YAML (`--- ~`) */
         json_array_append_new(docs, v);
     }
     return 0;
@@ -591,10 +593,10 @@ static int emit_value(yaml_emitter_t *em, const json_t *v)
     }
 }
 
-static int emit_document(yaml_emitter_t *em, const json_t *v)
+static int emit_document(yaml_emitter_t *em, const json_t *v, bool implicit)
 {
     yaml_event_t ev;
-    yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
+    yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, implicit);
     if (!yaml_emitter_emit(em, &ev) || emit_value(em, v) < 0)
         return -ENOMEM;
     yaml_document_end_event_initialize(&ev, 1);
@@ -615,8 +617,10 @@ static char *dump_docs(const json_t *const *docs, size_t n)
                      yaml_emitter_emit(&em, &ev)
                  ? 0
                  : -ENOMEM;
+    /* With several documents the first one opens with `---` too: a stream that began with
+     * `{}` or `[]` would otherwise read back as JSON and stop at the next `---`. */
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = emit_document(&em, docs[i]);
+        rc = emit_document(&em, docs[i], n == 1);
     if (rc == 0) {
         yaml_stream_end_event_initialize(&ev);
         rc = yaml_emitter_emit(&em, &ev) ? 0 : -ENOMEM;

@@ -15,6 +15,10 @@
  *                                code the agent has touched (libcurl's dependency chain,
  *                                OpenSSL, GnuTLS for libmicrohttpd), which other processes map
  *                                too
+ *   kubelet_rss_library_floor   VmRSS of rss_floor (argv[2]): a process that links the same
+ *                                libraries and only initialises libcurl, OpenSSL and
+ *                                libmicrohttpd; no agent built on them can go below it
+ *   kubelet_rss_idle_own         kubelet_rss_idle minus that floor
  *   kubelet_bound_to_running_p50/_p99/_max
  *                                one pod at a time: a Binding is POSTed for an unbound pod
  *                                (`sleep`), latency = the watch event showing it Running minus
@@ -97,6 +101,18 @@ static long rollup(pid_t pid, const char *key)
     if (f)
         fclose(f);
     return sum;
+}
+
+/* VmRSS in kB that the rss_floor program reports, or -1. */
+static long library_floor(const char *program)
+{
+    FILE *p = popen(program, "r");
+    long kb = -1;
+    if (p && fscanf(p, "%ld", &kb) != 1)
+        kb = -1;
+    if (p && pclose(p) != 0)
+        kb = -1;
+    return kb;
 }
 
 static double cpu_seconds(pid_t pid)
@@ -262,7 +278,7 @@ static void bind_and_measure(struct corral_client *c, struct watch *w, int first
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        DIE("usage: %s PATH-TO-CORRAL", argv[0]);
+        DIE("usage: %s PATH-TO-CORRAL [PATH-TO-RSS-FLOOR]", argv[0]);
     corral_test_set_exe(argv[1]);
     int pods = env_int("CORRAL_BENCH_PODS", 50);
     int idle_s = env_int("CORRAL_BENCH_IDLE_S", 10);
@@ -319,7 +335,13 @@ int main(int argc, char **argv)
     double cpu0 = cpu_seconds(agent.pid), w0 = now_ms();
     sleep((unsigned)idle_s);
     double idle_share = (cpu_seconds(agent.pid) - cpu0) / ((now_ms() - w0) / 1000.0);
-    printf("kubelet_rss_idle=%.1f MB\n", (double)proc_status(agent.pid, "VmRSS") / 1024.0);
+    long rss_idle = proc_status(agent.pid, "VmRSS");
+    printf("kubelet_rss_idle=%.1f MB\n", (double)rss_idle / 1024.0);
+    long floor_kb = argc > 2 ? library_floor(argv[2]) : -1;
+    if (floor_kb > 0) {
+        printf("kubelet_rss_library_floor=%.1f MB\n", (double)floor_kb / 1024.0);
+        printf("kubelet_rss_idle_own=%.1f MB\n", (double)(rss_idle - floor_kb) / 1024.0);
+    }
     printf("kubelet_pss_idle=%.1f MB\n", (double)rollup(agent.pid, "Pss") / 1024.0);
     printf("kubelet_private_idle=%.1f MB\n", (double)rollup(agent.pid, "Private") / 1024.0);
     printf("kubelet_cpu_idle=%.2f ms_per_s\n", idle_share * 1000.0);
