@@ -286,8 +286,9 @@ static void apply_order(json_t *list, const json_t *order, const char *key)
 static json_t *smp_list(const json_t *target, const json_t *patch, const char *field,
                         const json_t *order, char *err, size_t errlen)
 {
-    const char *key = merge_key_for(field, target, patch);
-    bool set_merge = strcmp(field, "finalizers") == 0;
+    /* a list nested directly in a list has no field name and no merge key: it is replaced */
+    const char *key = field ? merge_key_for(field, target, patch) : NULL;
+    bool set_merge = field && strcmp(field, "finalizers") == 0;
     if (!key && !set_merge)
         return json_deep_copy(patch);
     json_t *out = json_is_array(target) ? json_deep_copy(target) : json_array();
@@ -388,7 +389,7 @@ static json_t *smp_map(const json_t *target, const json_t *patch, char *err, siz
         json_t *merged = json_is_array(v)
                              ? smp_list(json_object_get(out, k), v, k, order, err, errlen)
                              : smp_value(json_object_get(out, k), v, k, err, errlen);
-        if (!merged && json_is_object(v) && json_object_get(v, "$patch")) {
+        if (!merged && !err[0] && json_is_object(v) && json_object_get(v, "$patch")) {
             json_object_del(out, k); /* {"$patch": "delete"} on a map */
             continue;
         }
@@ -399,15 +400,22 @@ static json_t *smp_map(const json_t *target, const json_t *patch, char *err, siz
         json_object_set_new(out, k, merged);
     }
     json_t *retain = json_object_get(patch, "$retainKeys");
-    if (json_is_array(retain)) {
-        void *iter = json_object_iter(out);
-        while (iter) {
-            const char *key = json_object_iter_key(iter);
+    if (retain) {
+        size_t i;
+        json_t *r;
+        bool names = json_is_array(retain);
+        json_array_foreach(retain, i, r) names &= json_is_string(r);
+        if (!names) {
+            snprintf(err, errlen, "$retainKeys must be a list of field names");
+            json_decref(out);
+            return NULL;
+        }
+        const char *key;
+        void *tmp;
+        json_object_foreach_safe(out, tmp, key, v)
+        {
             bool keep = false;
-            size_t i;
-            json_t *r;
             json_array_foreach(retain, i, r) keep |= strcmp(json_string_value(r), key) == 0;
-            iter = keep ? json_object_iter_next(out, iter) : json_object_iter_next(out, iter);
             if (!keep)
                 json_object_del(out, key);
         }
@@ -440,7 +448,13 @@ json_t *corral_patch_strategic(const json_t *target, const json_t *patch, char *
         snprintf(err, errlen, "a strategic merge patch must be a JSON object");
         return NULL;
     }
-    return smp_map(target, patch, err, errlen);
+    if (errlen)
+        err[0] = 0;
+    json_t *out = smp_map(target, patch, err, errlen);
+    if (!out && errlen && !err[0])
+        snprintf(err, errlen, "a strategic merge patch cannot delete the whole object "
+                              "(\"$patch\": \"delete\" at the top level): send DELETE");
+    return out;
 }
 
 /* ---- request glue ---- */

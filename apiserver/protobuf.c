@@ -88,6 +88,8 @@ static bool next_field(struct pb *r, struct pb_field *f)
 
 static struct pb sub(const struct pb_field *f)
 {
+    if (!f->data) /* a field that never came: an empty message */
+        return (struct pb){NULL, NULL, false};
     return (struct pb){f->data, f->data + f->len, false};
 }
 
@@ -724,9 +726,17 @@ static int described_field(const struct pb_desc_field *x, const struct pb_field 
     }
     if (x->type == PBT_SKIP || (!keep && zero_field(f) && x->type != PBT_MSG))
         return 0;
+    int rc;
+    json_t *value;
     switch (x->type) {
     case PBT_STRING:
-        put(obj, x, str(f));
+    case PBT_INTSTR:
+        value = x->type == PBT_STRING ? str(f) : int_or_string(f);
+        if (!value) {
+            snprintf(err, errlen, "field %s is not valid UTF-8", x->name);
+            return CORRAL_EBADREQUEST;
+        }
+        put(obj, x, value);
         return 0;
     case PBT_INT:
         put(obj, x, json_integer((int64_t)f->varint));
@@ -735,15 +745,15 @@ static int described_field(const struct pb_desc_field *x, const struct pb_field 
         put(obj, x, json_boolean(f->varint != 0));
         return 0;
     case PBT_MAP:
-        return map_entry(f, map_at(obj, x->name), false);
     case PBT_QUANTITY:
-        return quantity_entry(f, map_at(obj, x->name));
-    case PBT_INTSTR:
-        put(obj, x, int_or_string(f));
-        return 0;
+        rc = x->type == PBT_MAP ? map_entry(f, map_at(obj, x->name), false)
+                                : quantity_entry(f, map_at(obj, x->name));
+        if (rc == CORRAL_EBADREQUEST)
+            snprintf(err, errlen, "malformed protobuf map entry in field %s", x->name);
+        return rc;
     case PBT_MSG: {
         json_t *child = NULL;
-        int rc = described(x->msg, f, &child, err, errlen);
+        rc = described(x->msg, f, &child, err, errlen);
         if (rc < 0)
             return rc;
         if (json_object_size(child) == 0 && !keep)

@@ -46,7 +46,7 @@ enum source { SRC_POD, SRC_NODE, SRC_GROUP, SRC_COUNT };
 struct item {
     enum source src;
     enum corral_watch_type type;
-    json_t *obj; /* deep copy, owned */
+    json_t *obj; /* deep copy, owned; NULL for the marker that a (re)list has been queued */
     struct item *next;
 };
 
@@ -100,6 +100,18 @@ struct feed {
 
 static struct feed feeds[SRC_COUNT];
 
+static void push(struct daemon *d, struct item *it)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->tail)
+        d->tail->next = it;
+    else
+        d->head = it;
+    d->tail = it;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
 static int enqueue(enum corral_watch_type type, json_t *object, void *ctx)
 {
     struct feed *f = ctx;
@@ -111,24 +123,25 @@ static int enqueue(enum corral_watch_type type, json_t *object, void *ctx)
     }
     it->src = f->src;
     it->type = type;
-    pthread_mutex_lock(&f->d->mu);
-    if (f->d->tail)
-        f->d->tail->next = it;
-    else
-        f->d->head = it;
-    f->d->tail = it;
-    pthread_cond_signal(&f->d->cv);
-    pthread_mutex_unlock(&f->d->mu);
+    push(f->d, it);
     return 0;
 }
 
+/*
+ * The list is complete: queue a marker behind its objects. The source counts as synced only
+ * when the loop reaches the marker, so no pod is scheduled against a node list the loop has
+ * only partly applied (the list's last nodes may still sit in the queue behind a pod).
+ */
 static int on_synced(void *ctx)
 {
     struct feed *f = ctx;
-    atomic_store(&f->d->synced[f->src], true);
-    pthread_mutex_lock(&f->d->mu);
-    pthread_cond_signal(&f->d->cv);
-    pthread_mutex_unlock(&f->d->mu);
+    struct item *it = calloc(1, sizeof(*it));
+    if (!it) {
+        corral_error(LOG, "out of memory queueing the end of a list");
+        return -ENOMEM;
+    }
+    it->src = f->src;
+    push(f->d, it);
     return 0;
 }
 
@@ -446,6 +459,10 @@ static void apply_group(struct daemon *d, enum corral_watch_type type, json_t *o
 
 static void apply(struct daemon *d, struct item *it)
 {
+    if (!it->obj) {
+        atomic_store(&d->synced[it->src], true);
+        return;
+    }
     switch (it->src) {
     case SRC_POD: apply_pod(d, it->type, it->obj); break;
     case SRC_NODE: apply_node(d, it->type, it->obj); break;

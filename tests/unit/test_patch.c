@@ -243,6 +243,26 @@ static void test_strategic_errors(void)
     CHECK_STR_CONTAINS(err, "JSON object");
     json_decref(t);
     json_decref(p);
+    /* found by fuzz_patch: each of these once crashed the server or failed without a reason */
+    static const char *const refused[][2] = {
+        {"{\"spec\":{\"a\":1}}", "{\"spec\":{\"$retainKeys\":[{\"$patch\":\"delete\"}]}}"},
+        {"{\"spec\":{\"a\":1}}", "{\"spec\":{\"$retainKeys\":\"a\"}}"},
+        {"{\"a\":1}", "{\"$patch\":\"delete\"}"},
+    };
+    static const char *const why[] = {"$retainKeys", "$retainKeys", "send DELETE"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        t = parse(refused[i][0]);
+        p = parse(refused[i][1]);
+        err[0] = 0;
+        CHECK(corral_patch_strategic(t, p, err, sizeof(err)) == NULL);
+        CHECK_STR_CONTAINS(err, why[i]);
+        json_decref(t);
+        json_decref(p);
+    }
+    /* a list directly inside a list has no merge key: the patch's list replaces it */
+    smp("{\"spec\":{\"containers\":[{\"name\":\"a\",\"args\":[[\"x\"]]}]}}",
+        "{\"spec\":{\"containers\":[[\"y\"],{\"name\":\"a\",\"args\":[[\"z\"]]}]}}",
+        "{\"spec\":{\"containers\":[{\"name\":\"a\",\"args\":[[\"z\"]]},[\"y\"]]}}");
 }
 
 CORRAL_TESTS(CORRAL_TEST(merge_rfc7386), CORRAL_TEST(json_patch_ops),

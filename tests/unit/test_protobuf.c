@@ -126,6 +126,23 @@ static void test_malformed(void)
     static const unsigned char no_magic[] = {0x0a, 0x00};
     CHECK_INT_EQ(corral_protobuf_decode(no_magic, sizeof(no_magic), &obj, err, sizeof(err)),
                  CORRAL_EBADREQUEST);
+    /* found by fuzz_protobuf: a label entry without its key was refused with no reason */
+    static const unsigned char keyless[] = {0x6b, 0x38, 0x73, 0x00, 0x0a, 0x0d, 0x0a, 0x02, 'v',
+                                            '1',  0x12, 0x07, 'S',  'e',  'r',  'v',  'i',  'c',
+                                            'e',  0x12, 0x07, 0x0a, 0x05, 0x5a, 0x03, 0x12, 0x01,
+                                            'x'};
+    err[0] = 0;
+    CHECK_INT_EQ(corral_protobuf_decode(keyless, sizeof(keyless), &obj, err, sizeof(err)),
+                 CORRAL_EBADREQUEST);
+    CHECK_STR_CONTAINS(err, "map entry in field labels");
+    /* a string that is not UTF-8 is refused, not dropped */
+    static const unsigned char latin1[] = {0x6b, 0x38, 0x73, 0x00, 0x0a, 0x0d, 0x0a, 0x02, 'v',
+                                           '1',  0x12, 0x07, 'S',  'e',  'r',  'v',  'i',  'c',
+                                           'e',  0x12, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0xe9};
+    err[0] = 0;
+    CHECK_INT_EQ(corral_protobuf_decode(latin1, sizeof(latin1), &obj, err, sizeof(err)),
+                 CORRAL_EBADREQUEST);
+    CHECK_STR_CONTAINS(err, "not valid UTF-8");
 }
 
 CORRAL_TESTS(CORRAL_TEST(deployment), CORRAL_TEST(service), CORRAL_TEST(unknown_field_refused),
