@@ -271,8 +271,38 @@ size_t corral_schema_unknown_fields(const struct corral_resource *res, const jso
     return unknown_fields(res, obj, unknown, false);
 }
 
+/*
+ * Fields the API stores (they are part of the Kubernetes schema, and manifests carry them)
+ * but no corral controller acts on yet. Writing one gets a warning, which kubectl prints, so
+ * nobody relies on a policy that is not enforced.
+ */
+static const struct {
+    const char *group, *plural, *field, *consequence;
+} not_acted_on[] = {
+    {"batch", "jobs", "podFailurePolicy", "every failed pod counts against spec.backoffLimit"},
+    {"batch", "jobs", "successPolicy", "the Job completes when spec.completions pods succeed"},
+    {"batch", "jobs", "backoffLimitPerIndex", "failures count against spec.backoffLimit"},
+    {"batch", "jobs", "maxFailedIndexes", "failures count against spec.backoffLimit"},
+};
+
+static void warn_not_acted_on(struct corral_request *req, const json_t *obj)
+{
+    const json_t *spec = json_object_get(obj, "spec");
+    for (size_t i = 0; i < sizeof(not_acted_on) / sizeof(not_acted_on[0]); i++) {
+        if (strcmp(req->res->group, not_acted_on[i].group) != 0 ||
+            strcmp(req->res->plural, not_acted_on[i].plural) != 0)
+            continue;
+        const json_t *v = json_object_get(spec, not_acted_on[i].field);
+        if (v && !json_is_null(v))
+            corral_request_warn(req, "spec.%s is stored but not acted on by corral: %s",
+                                not_acted_on[i].field, not_acted_on[i].consequence);
+    }
+}
+
 int corral_schema_check_request(struct corral_request *req, json_t *obj, json_t **status)
 {
+    if (req->res && !req->res->crd)
+        warn_not_acted_on(req, obj);
     const char *mode = corral_request_query(req, "fieldValidation");
     bool strict = mode && strcmp(mode, "Strict") == 0;
     json_t *unknown = json_array();

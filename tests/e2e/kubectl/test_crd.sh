@@ -132,7 +132,7 @@ bad bad-scene '  frames: 1
 fails apply -f "$T/bad-scene.yaml"
 err_has "spec.scene in body should match '^s3://'"
 fails get rj zero-frames
-ok apply -f "$T/unknown-field.yaml" --validate=false
+ok apply -f "$T/unknown-field.yaml" --validate=ignore
 out_has "renderjob.studio.example.com/unknown-field created"
 same "unknown field pruned" '{"frames":10,"gpuModel":"RTX-4090","samples":128,"scene":"s3://x"}' \
     "$(J rj unknown-field '{.spec}')"
@@ -144,7 +144,7 @@ out_has 'renderjob.studio.example.com "shot-043" deleted'
 ok delete rj unknown-field
 ok get rj
 err_has "No resources found in default namespace."
-ok apply -f "$T/unknown-field.yaml" --validate=false
+ok apply -f "$T/unknown-field.yaml" --validate=ignore
 ok delete -f "$M/crd.yaml"
 out_eq 'customresourcedefinition.apiextensions.k8s.io "renderjobs.studio.example.com" deleted'
 run get rj unknown-field

@@ -47,9 +47,31 @@ err_has 'Warning: unknown field "spec.replica"'
 same "dropped, not stored" "" "$(J deploy typo '{.spec.replica}')"
 ok apply -f "$T/typo.yaml" --validate=warn
 err_has 'Warning: unknown field "spec.template.spec.restartPolicyy"'
-ok apply -f "$T/typo.yaml" --validate=false
-same "no warning with --validate=false" "" "$ERR"
+ok apply -f "$T/typo.yaml" --validate=ignore
+same "no warning with --validate=ignore" "" "$ERR"
 same "dropped, not stored" "" "$(J deploy typo '{.spec.template.spec.restartPolicyy}')"
+
+step "a Job policy corral stores but does not enforce is flagged"
+manifest policy.yaml <<'EOF2'
+apiVersion: batch/v1
+kind: Job
+metadata: {name: policy}
+spec:
+  suspend: true
+  podFailurePolicy:
+    rules:
+    - action: FailJob
+      onExitCodes: {operator: In, values: [42]}
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: main, image: busybox, command: ["true"]}
+EOF2
+ok apply -f "$T/policy.yaml"
+err_has 'Warning: spec.podFailurePolicy is stored but not acted on by corral: every failed pod counts against spec.backoffLimit'
+same "the policy is kept" "FailJob" "$(J job policy '{.spec.podFailurePolicy.rules[0].action}')"
+ok delete -f "$T/policy.yaml"
 
 step "invalid quantities and GPU requests"
 manifest quantity.yaml <<'EOF'
