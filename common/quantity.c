@@ -43,6 +43,27 @@ static void normalise(struct corral_quantity *q)
     }
 }
 
+/*
+ * As Kubernetes' ParseQuantity: a non-zero value finer than 1n is rounded away from zero to
+ * the next nano, so that asking for a tiny amount still asks for some, and the value is the
+ * one its canonical text ("10001n") reads back as.
+ */
+static void round_to_nano(struct corral_quantity *q)
+{
+    if (q->scale >= -9 || q->unscaled == 0)
+        return;
+    bool dropped = false;
+    int64_t sign = q->unscaled < 0 ? -1 : 1;
+    while (q->scale < -9 && q->unscaled != 0) {
+        dropped |= q->unscaled % 10 != 0;
+        q->unscaled /= 10;
+        q->scale++;
+    }
+    q->scale = -9;
+    if (dropped)
+        q->unscaled += sign;
+}
+
 /* Reads [+-]digits[.digits] into *mant / *exp10. Returns chars consumed or -errno. */
 static int parse_number(const char *s, int64_t *mant, int *exp10)
 {
@@ -62,11 +83,13 @@ static int parse_number(const char *s, int64_t *mant, int *exp10)
             break;
         any = true;
         int d = *p - '0';
-        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, d, &v)) {
+        int64_t next;
+        if (__builtin_mul_overflow(v, 10, &next) || __builtin_add_overflow(next, d, &next)) {
             if (frac && d == 0)
-                continue; /* trailing fractional zeros carry no value */
+                continue; /* trailing fractional zeros carry no value (v stays as it was) */
             return -ERANGE;
         }
+        v = next;
         if (frac)
             e--;
     }
@@ -115,7 +138,10 @@ int corral_quantity_parse(const char *s, struct corral_quantity *q)
     int rc = apply_suffix(s + n, &r);
     if (rc < 0)
         return rc;
+    round_to_nano(&r);
     normalise(&r);
+    if (r.scale > 1000)
+        return -ERANGE; /* its canonical form, 1eN, would be refused in turn */
     *q = r;
     return 0;
 }

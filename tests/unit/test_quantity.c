@@ -79,6 +79,26 @@ static void test_parse_errors(void)
     }
     CHECK(corral_quantity_parse("99999999999999999999", &q) == -ERANGE);
     CHECK(corral_quantity_parse("8Ei", &q) == -ERANGE);
+    /* found by fuzz_query: a value whose canonical form 1eN would itself be refused */
+    CHECK(corral_quantity_parse("1000E1000", &q) == -ERANGE);
+}
+
+/* Below one nano, values round away from zero at parse time, as Kubernetes' ParseQuantity. */
+static void test_below_nano(void)
+{
+    char buf[32];
+    struct corral_quantity a, b;
+    CHECK_STR_EQ(canon("0.000010000001", buf), "10001n");
+    CHECK_STR_EQ(canon("-0.0000000001", buf), "-1n");
+    CHECK(corral_quantity_parse("1e-12", &a) == 0);
+    CHECK(corral_quantity_parse("1n", &b) == 0);
+    CHECK(corral_quantity_cmp(&a, &b) == 0);
+    CHECK(corral_quantity_parse("0.0000000010", &a) == 0); /* exactly 1n: no rounding */
+    CHECK(corral_quantity_cmp(&a, &b) == 0);
+    /* found by fuzz_query: zeros after the mantissa is full used to wrap it around */
+    CHECK(corral_quantity_parse("1000000000000000.00000000000000000000000000000000", &a) == 0);
+    CHECK(corral_quantity_parse("1P", &b) == 0);
+    CHECK(corral_quantity_cmp(&a, &b) == 0);
 }
 
 static void test_no_float_drift(void)
@@ -132,4 +152,5 @@ static void test_from_json(void)
 }
 
 CORRAL_TESTS(CORRAL_TEST(parse_decimal), CORRAL_TEST(parse_binary), CORRAL_TEST(parse_errors),
-             CORRAL_TEST(no_float_drift), CORRAL_TEST(format), CORRAL_TEST(from_json))
+             CORRAL_TEST(below_nano), CORRAL_TEST(no_float_drift), CORRAL_TEST(format),
+             CORRAL_TEST(from_json))
