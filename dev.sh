@@ -43,7 +43,7 @@ build_test() {
 fuzz_briefly() {
     [ -d build-fuzz ] || CC=clang meson setup build-fuzz -Dfuzz=true \
         -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
-    for target in fuzz_yaml fuzz_query fuzz_protobuf fuzz_patch; do
+    for target in fuzz_yaml fuzz_query fuzz_protobuf fuzz_patch fuzz_structural; do
         ninja -C build-fuzz "tests/fuzz/$target" >/dev/null
         scratch=$(mktemp -d)
         cp tests/fuzz/corpus/"${target#fuzz_}"/* "$scratch"/

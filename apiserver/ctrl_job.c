@@ -12,7 +12,10 @@
  *
  * Failures (Failed pods, pods deleted before succeeding, and container restarts under
  * restartPolicy OnFailure) are counted against backoffLimit; replacements after a failure wait
- * 10 s doubling to 6 min. activeDeadlineSeconds fails a Job that runs too long; suspend stops
+ * 10 s doubling to 6 min. spec.podFailurePolicy decides first for each Failed pod, rule by
+ * rule (onExitCodes with In/NotIn, onPodConditions): FailJob records the FailureTarget
+ * condition and fails the Job (reason PodFailurePolicy) once the pod is counted, Ignore leaves
+ * the failure uncounted, Count counts it. activeDeadlineSeconds fails a Job that runs too long; suspend stops
  * its pods (and resuming restarts the clock); ttlSecondsAfterFinished deletes a finished Job
  * (its pods go with it through the garbage collector).
  *
@@ -23,8 +26,8 @@
  * finished or the apiserver restarts in between. Pods whose Job is gone lose the finalizer.
  *
  * Status: active, ready, succeeded, failed, startTime, completionTime, completedIndexes and the
- * conditions Complete (CompletionsReached), Failed (BackoffLimitExceeded, DeadlineExceeded) and
- * Suspended. Events: SuccessfulCreate, SuccessfulDelete, Completed, BackoffLimitExceeded,
+ * conditions Complete (CompletionsReached), Failed (BackoffLimitExceeded, DeadlineExceeded,
+ * PodFailurePolicy), FailureTarget and Suspended. Events: SuccessfulCreate, SuccessfulDelete, Completed, BackoffLimitExceeded,
  * DeadlineExceeded, Suspended, Resumed.
  */
 #include "ctrl.h"
@@ -243,6 +246,7 @@ struct job_sync {
     const char *ns, *name;
     long parallelism, completions; /* completions -1 = unset */
     long backoff_limit;
+    const json_t *policy; /* spec.podFailurePolicy (borrowed from job), or NULL */
     bool indexed, suspended, finished;
     struct corral_ctrl_pod **pods; /* owned (borrowed from held) */
     size_t npods;
@@ -380,6 +384,90 @@ static bool pod_failed(const struct job_sync *s, const struct corral_ctrl_pod *p
     return p->deleting && p->phase != CORRAL_POD_SUCCEEDED && !s->suspended;
 }
 
+static bool exit_code_listed(const json_t *values, json_int_t code)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(values, i, v) if (json_integer_value(v) == code) return true;
+    return false;
+}
+
+/* Whether failed pod p matches rule's onExitCodes; *why then says how. */
+static bool matches_exit_codes(const json_t *on, const struct corral_ctrl_pod *p, char *why,
+                               size_t len)
+{
+    const char *only = json_string_value(json_object_get(on, "containerName"));
+    const char *op = json_string_value(json_object_get(on, "operator"));
+    bool in = op && strcmp(op, "In") == 0;
+    size_t i;
+    json_t *ec;
+    json_array_foreach(json_object_get(p->failure, "exitCodes"), i, ec)
+    {
+        const char *name = json_string_value(json_object_get(ec, "container"));
+        json_int_t code = json_integer_value(json_object_get(ec, "exitCode"));
+        if (code == 0 || (only && strcmp(only, name) != 0))
+            continue; /* containers that succeeded are not looked at */
+        if (exit_code_listed(json_object_get(on, "values"), code) == in) {
+            snprintf(why, len, "Container %s for pod %s/%s failed with exit code %lld", name,
+                     p->ns, p->name, (long long)code);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether failed pod p has one of the rule's onPodConditions; *why then says which. */
+static bool matches_conditions(const json_t *on, const struct corral_ctrl_pod *p, char *why,
+                               size_t len)
+{
+    size_t i, j;
+    json_t *want, *have;
+    json_array_foreach(on, i, want)
+    {
+        const char *type = json_string_value(json_object_get(want, "type"));
+        const char *status = json_string_value(json_object_get(want, "status"));
+        json_array_foreach(json_object_get(p->failure, "conditions"), j, have)
+        {
+            if (type && strcmp(type, json_string_value(json_object_get(have, "type"))) == 0 &&
+                strcmp(status ? status : "True",
+                       json_string_value(json_object_get(have, "status"))) == 0) {
+                snprintf(why, len, "Pod %s/%s has condition %s", p->ns, p->name, type);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/*
+ * spec.podFailurePolicy, as Kubernetes applies it: the action of the first rule the failed pod
+ * matches ("FailJob", "Ignore", "Count"), or NULL when none does (the failure counts). *why
+ * then holds the Kubernetes message ("Container main for pod ns/p failed with exit code 42
+ * matching FailJob rule at index 0").
+ */
+static const char *policy_action(const struct job_sync *s, const struct corral_ctrl_pod *p,
+                                 char *why, size_t len)
+{
+    if (!s->policy || !p->failure)
+        return NULL;
+    size_t i;
+    json_t *rule;
+    json_array_foreach(json_object_get(s->policy, "rules"), i, rule)
+    {
+        const char *action = json_string_value(json_object_get(rule, "action"));
+        json_t *codes = json_object_get(rule, "onExitCodes");
+        char what[384];
+        bool hit = codes ? matches_exit_codes(codes, p, what, sizeof(what))
+                         : matches_conditions(json_object_get(rule, "onPodConditions"), p, what,
+                                              sizeof(what));
+        if (action && hit) {
+            snprintf(why, len, "%s matching %s rule at index %zu", what, action, i);
+            return action;
+        }
+    }
+    return NULL;
+}
+
 /* Records newly finished pods in uncountedTerminatedPods. */
 static void track_new(struct job_sync *s)
 {
@@ -392,8 +480,16 @@ static void track_new(struct job_sync *s)
             if (s->indexed && p->completion_index >= 0 && p->completion_index < s->completions)
                 s->done_idx[p->completion_index] = true;
         } else if (pod_failed(s, p)) {
+            char why[512];
+            const char *action = policy_action(s, p, why, sizeof(why));
+            if (action && strcmp(action, "Ignore") == 0)
+                continue; /* not counted; its finalizer goes and a replacement starts */
             json_array_append_new(s->unc_fail, json_string(p->uid));
             corral_ctrl_map_put(&s->st->failed_at, s->ent->uid, (void *)(uintptr_t)s->now);
+            if (action && strcmp(action, "FailJob") == 0 &&
+                !condition_true(s->status, "FailureTarget"))
+                corral_ctrl_set_condition(s->status, "FailureTarget", "True", "PodFailurePolicy",
+                                          why, "lastProbeTime", s->now);
         }
     }
 }
@@ -745,12 +841,17 @@ static int run(struct job_sync *s, struct corral_ctrl_pod **active, long nactive
     long deadline = (long)corral_ctrl_int(spec, "activeDeadlineSeconds", -1);
     time_t started = corral_ctrl_time_at(s->status, "startTime", NULL);
     bool uncounted = json_array_size(s->unc_ok) || json_array_size(s->unc_fail);
-    bool ended = failed > s->backoff_limit || (deadline >= 0 && started &&
-                                                s->now >= started + deadline) ||
+    json_t *target = corral_ctrl_condition(s->status, "FailureTarget");
+    bool policy_failed = condition_true(s->status, "FailureTarget");
+    bool ended = policy_failed || failed > s->backoff_limit ||
+                 (deadline >= 0 && started && s->now >= started + deadline) ||
                  completed(s, nactive);
     if (ended && uncounted)
         return 0;
-    if (failed > s->backoff_limit) {
+    if (policy_failed) {
+        const char *why = json_string_value(json_object_get(target, "message"));
+        finish(s, "Failed", "PodFailurePolicy", why ? why : "a pod failure policy rule matched");
+    } else if (failed > s->backoff_limit) {
         finish(s, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit");
     } else if (deadline >= 0 && started && s->now >= started + deadline) {
         finish(s, "Failed", "DeadlineExceeded", "Job was active longer than specified deadline");
@@ -816,6 +917,7 @@ static int read_spec(struct job_sync *s)
     s->parallelism = (long)corral_ctrl_int(spec, "parallelism", 1);
     s->completions = (long)corral_ctrl_int(spec, "completions", -1);
     s->backoff_limit = (long)corral_ctrl_int(spec, "backoffLimit", 6);
+    s->policy = json_object_get(spec, "podFailurePolicy");
     s->suspended = json_is_true(json_object_get(spec, "suspend"));
     const char *mode = json_string_value(json_object_get(spec, "completionMode"));
     s->indexed = mode && strcmp(mode, "Indexed") == 0;

@@ -83,6 +83,7 @@ void corral_ctrl_pod_unref(struct corral_ctrl_pod *pod)
     json_decref(pod->labels);
     json_decref(pod->ports);
     json_decref(pod->tolerations);
+    json_decref(pod->failure);
     free(pod);
 }
 
@@ -164,6 +165,36 @@ static json_t *named_ports(const json_t *spec)
         }
     }
     return out;
+}
+
+/* What a Job's podFailurePolicy needs to know of a Failed pod (see corral_ctrl_pod.failure). */
+static json_t *failure_facts(const json_t *status)
+{
+    json_t *codes = json_array(), *conds = json_array();
+    static const char *const lists[] = {"initContainerStatuses", "containerStatuses"};
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *cs;
+        json_array_foreach(json_object_get(status, lists[l]), i, cs)
+        {
+            json_t *term = json_object_get(json_object_get(cs, "state"), "terminated");
+            json_t *code = json_object_get(term, "exitCode");
+            const char *name = json_string_value(json_object_get(cs, "name"));
+            if (json_is_integer(code) && name)
+                json_array_append_new(codes, json_pack("{s:s, s:O}", "container", name,
+                                                       "exitCode", code));
+        }
+    }
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(status, "conditions"), i, c)
+    {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        const char *st = json_string_value(json_object_get(c, "status"));
+        if (type && st)
+            json_array_append_new(conds, json_pack("{s:s, s:s}", "type", type, "status", st));
+    }
+    return json_pack("{s:o, s:o}", "exitCodes", codes, "conditions", conds);
 }
 
 /* The strings of a summary, before they are copied into it. */
@@ -256,6 +287,8 @@ static struct corral_ctrl_pod *parse(struct corral_ctrl_pods *p, const json_t *o
     pod->completion_index =
         idx && *idx && strspn(idx, "0123456789") == strlen(idx) ? atoi(idx) : -1;
     parse_status(pod, json_object_get(obj, "status"));
+    if (pod->phase == CORRAL_POD_FAILED)
+        pod->failure = intern(p, failure_facts(json_object_get(obj, "status")));
     return pod;
 }
 
@@ -283,6 +316,7 @@ static struct corral_ctrl_pod *parse_blob(struct corral_ctrl_pods *p, const char
                                         "status.podIP",
                                         "status.conditions",
                                         "status.containerStatuses",
+                                        "status.initContainerStatuses",
                                         NULL};
     if (!b)
         return NULL;

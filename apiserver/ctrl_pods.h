@@ -67,6 +67,10 @@ struct corral_ctrl_pod {
     json_t *labels;      /* an object, maybe empty */
     json_t *ports;       /* [{name, containerPort, protocol}] of named ports, or NULL */
     json_t *tolerations; /* spec.tolerations, or NULL */
+    /* A Failed pod's facts a Job's podFailurePolicy reads, or NULL for every other pod:
+     * {"exitCodes": [{"container", "exitCode"}] of terminated containers (init ones too),
+     *  "conditions": [{"type", "status"}]} */
+    json_t *failure;
     time_t created;
     time_t deleting; /* metadata.deletionTimestamp, 0 = not being deleted */
     time_t ready_since; /* the Ready condition's lastTransitionTime */

@@ -674,6 +674,76 @@ void corral_validate_replicaset(const json_t *obj, const json_t *old,
     check_workload(obj, true, (const char *const[]){"Always", NULL}, fe);
 }
 
+/* spec.podFailurePolicy, with Kubernetes' rules and messages. */
+static void check_pod_failure_policy(const json_t *spec, struct corral_field_errors *fe)
+{
+    const json_t *policy = json_object_get(spec, "podFailurePolicy");
+    if (!policy)
+        return;
+    const char *rp = json_string_value(json_object_get(
+        json_object_get(json_object_get(spec, "template"), "spec"), "restartPolicy"));
+    if (rp && strcmp(rp, "Never") != 0)
+        corral_field_error(fe, INVALID, "spec.template.spec.restartPolicy",
+                           "Invalid value: \"%s\": only \"Never\" is supported when "
+                           "podFailurePolicy is specified",
+                           rp);
+    json_t *rules = json_object_get(policy, "rules");
+    if (!json_is_array(rules)) {
+        corral_field_error(fe, REQUIRED, "spec.podFailurePolicy.rules", "Required value");
+        return;
+    }
+    size_t i;
+    json_t *rule;
+    json_array_foreach(rules, i, rule)
+    {
+        char at[128], field[192];
+        snprintf(at, sizeof(at), "spec.podFailurePolicy.rules[%zu]", i);
+        const char *action = json_string_value(json_object_get(rule, "action"));
+        static const char *const actions[] = {"FailJob", "Ignore", "Count", NULL};
+        snprintf(field, sizeof(field), "%s.action", at);
+        if (!action)
+            corral_field_error(fe, REQUIRED, field, "Required value");
+        else if (!one_of(action, actions))
+            corral_field_error(fe, UNSUPPORTED, field,
+                               "Unsupported value: \"%s\": supported values: \"Count\", "
+                               "\"FailJob\", \"Ignore\"",
+                               action);
+        json_t *codes = json_object_get(rule, "onExitCodes");
+        json_t *conds = json_object_get(rule, "onPodConditions");
+        if ((codes != NULL) == (conds != NULL && json_array_size(conds) > 0)) {
+            corral_field_error(fe, INVALID, at,
+                               "Invalid value: specifying one of OnExitCodes and "
+                               "OnPodConditions is required");
+            continue;
+        }
+        if (codes) {
+            const char *op = json_string_value(json_object_get(codes, "operator"));
+            snprintf(field, sizeof(field), "%s.onExitCodes.operator", at);
+            if (!op || (strcmp(op, "In") != 0 && strcmp(op, "NotIn") != 0))
+                corral_field_error(fe, UNSUPPORTED, field,
+                                   "Unsupported value: \"%s\": supported values: \"In\", "
+                                   "\"NotIn\"",
+                                   op ? op : "");
+            json_t *values = json_object_get(codes, "values");
+            snprintf(field, sizeof(field), "%s.onExitCodes.values", at);
+            if (!json_array_size(values))
+                corral_field_error(fe, INVALID, field,
+                                   "Invalid value: []: at least one value is required");
+            size_t j;
+            json_t *v;
+            json_array_foreach(values, j, v)
+            {
+                snprintf(field, sizeof(field), "%s.onExitCodes.values[%zu]", at, j);
+                if (!json_is_integer(v))
+                    corral_field_error(fe, INVALID, field, "Invalid value: must be an integer");
+                else if (json_integer_value(v) == 0 && op && strcmp(op, "In") == 0)
+                    corral_field_error(fe, INVALID, field,
+                                       "Invalid value: 0: must not be 0 for the In operator");
+            }
+        }
+    }
+}
+
 void corral_validate_job(const json_t *obj, const json_t *old, struct corral_field_errors *fe)
 {
     corral_validate_metadata(obj, CORRAL_NAME_SUBDOMAIN, fe);
@@ -682,6 +752,7 @@ void corral_validate_job(const json_t *obj, const json_t *old, struct corral_fie
     check_nonneg_int(spec, "completions", "spec.completions", fe);
     check_nonneg_int(spec, "parallelism", "spec.parallelism", fe);
     check_nonneg_int(spec, "backoffLimit", "spec.backoffLimit", fe);
+    check_pod_failure_policy(spec, fe);
     if (old && !json_equal(json_object_get(json_object_get(spec, "template"), "spec"),
                            json_object_get(json_object_get(json_object_get(old, "spec"),
                                                            "template"),

@@ -707,6 +707,90 @@ static void test_job_fails_after_backoff_limit(void)
     finish(c, &d);
 }
 
+/* The test plays kubelet: pod name fails, its container "work" exiting with code. */
+static void fail_with_exit_code(struct corral_client *c, const char *name, int code)
+{
+    char path[512];
+    snprintf(path, sizeof(path), NS "/pods/%s/status", name);
+    json_t *patch = json_pack("{s:{s:s, s:[{s:s, s:i, s:{s:{s:i, s:s}}}]}}", "status", "phase",
+                              "Failed", "containerStatuses", "name", "work", "restartCount", 0,
+                              "state", "terminated", "exitCode", code, "reason", "Error");
+    CHECK(corral_client_patch(c, path, CORRAL_PATCH_MERGE, patch, NULL) == 0);
+    json_decref(patch);
+}
+
+/* The name of the one pod of selector still running (not failed, not being deleted). */
+static bool running_pod(struct corral_client *c, const char *selector, char *out, size_t len)
+{
+    json_t *items = list(c, NS "/pods", selector);
+    size_t i;
+    json_t *p;
+    bool found = false;
+    json_array_foreach(items, i, p)
+    {
+        const char *phase =
+            json_string_value(json_object_get(json_object_get(p, "status"), "phase"));
+        if (!deleting(p) && (!phase || strcmp(phase, "Failed") != 0)) {
+            snprintf(out, len, "%s", name_of(p));
+            found = true;
+        }
+    }
+    json_decref(items);
+    return found;
+}
+
+static void test_job_pod_failure_policy(void)
+{
+    struct corral_daemon d = start_apiserver(NULL);
+    struct corral_client *c = client_for(&d);
+    /* backoffLimit 0: any failure that counts fails the Job at once */
+    json_t *j = job("pfp", 2, 1, 0);
+    json_t *rules = json_pack(
+        "[{s:s, s:{s:s, s:[i]}}, {s:s, s:{s:s, s:s, s:[i, i]}}]", "action", "Ignore",
+        "onExitCodes", "operator", "In", "values", 3, "action", "FailJob", "onExitCodes",
+        "containerName", "work", "operator", "In", "values", 42, 43);
+    json_object_set_new(json_object_get(j, "spec"), "podFailurePolicy",
+                        json_pack("{s:o}", "rules", rules));
+    create(c, BATCH "/jobs", j);
+    char name[256], first[256];
+    WAIT_FOR(running_pod(c, "job-name=pfp", first, sizeof(first)), 10);
+    /* exit code 3: Ignore, so not counted, and replaced without back-off */
+    fail_with_exit_code(c, first, 3);
+    WAIT_FOR(running_pod(c, "job-name=pfp", name, sizeof(name)) && strcmp(name, first) != 0, 10);
+    CHECK(!job_condition(c, "pfp", "Failed"));
+    CHECK(status_is(c, BATCH "/jobs/pfp", "failed", 0));
+    /* exit code 42 in container work: FailJob */
+    fail_with_exit_code(c, name, 42);
+    WAIT_FOR(job_condition(c, "pfp", "Failed"), 10);
+    j = get(c, BATCH "/jobs/pfp");
+    CHECK_STR_EQ(condition(j, "Failed", "reason"), "PodFailurePolicy");
+    char want[512];
+    snprintf(want, sizeof(want),
+             "Container work for pod default/%s failed with exit code 42 matching FailJob rule "
+             "at index 1",
+             name);
+    CHECK_STR_EQ(condition(j, "Failed", "message"), want);
+    CHECK_STR_EQ(condition(j, "FailureTarget", "status"), "True");
+    CHECK_INT_EQ(int_at(j, "status", "failed"), 1);
+    json_decref(j);
+    /* a policy needs restartPolicy Never: refused with Kubernetes' message */
+    j = job("pfp-bad", 1, 1, 0);
+    json_object_set_new(json_object_get(json_object_get(json_object_get(j, "spec"), "template"),
+                                        "spec"),
+                        "restartPolicy", json_string("OnFailure"));
+    json_object_set_new(json_object_get(j, "spec"), "podFailurePolicy",
+                        json_pack("{s:[{s:s, s:{s:s, s:[i]}}]}", "rules", "action", "FailJob",
+                                  "onExitCodes", "operator", "In", "values", 0));
+    CHECK_INT_EQ(corral_client_create(c, BATCH "/jobs", j, NULL), CORRAL_EINVALID);
+    const char *why = corral_client_error(c);
+    CHECK_STR_CONTAINS(why, "spec.template.spec.restartPolicy: Invalid value: \"OnFailure\": "
+                            "only \"Never\" is supported when podFailurePolicy is specified");
+    CHECK_STR_CONTAINS(why, "spec.podFailurePolicy.rules[0].onExitCodes.values[0]: Invalid "
+                            "value: 0: must not be 0 for the In operator");
+    json_decref(j);
+    finish(c, &d);
+}
+
 static void test_job_deadline_indexed_ttl(void)
 {
     struct corral_daemon d = start_apiserver(NULL);
@@ -1355,6 +1439,7 @@ int main(int argc, char **argv)
         CORRAL_TEST(replicaset_adopts_and_replaces),
         CORRAL_TEST(job_runs_to_completion),
         CORRAL_TEST(job_fails_after_backoff_limit),
+        CORRAL_TEST(job_pod_failure_policy),
         CORRAL_TEST(job_deadline_indexed_ttl),
         CORRAL_TEST(endpoints_follow_readiness),
         CORRAL_TEST(node_lease_lapse_evicts_and_replaces),

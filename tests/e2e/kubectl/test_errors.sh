@@ -51,25 +51,31 @@ ok apply -f "$T/typo.yaml" --validate=ignore
 same "no warning with --validate=ignore" "" "$ERR"
 same "dropped, not stored" "" "$(J deploy typo '{.spec.template.spec.restartPolicyy}')"
 
-step "a Job policy corral stores but does not enforce is flagged"
+step "Job policies: a bad podFailurePolicy is named, one corral does not enforce is flagged"
 manifest policy.yaml <<'EOF2'
 apiVersion: batch/v1
 kind: Job
 metadata: {name: policy}
 spec:
   suspend: true
+  completionMode: Indexed
+  completions: 2
+  backoffLimitPerIndex: 1
   podFailurePolicy:
     rules:
     - action: FailJob
       onExitCodes: {operator: In, values: [42]}
   template:
     spec:
-      restartPolicy: Never
+      restartPolicy: OnFailure
       containers:
       - {name: main, image: busybox, command: ["true"]}
 EOF2
+fails apply -f "$T/policy.yaml"
+err_has 'spec.template.spec.restartPolicy: Invalid value: "OnFailure": only "Never" is supported when podFailurePolicy is specified'
+sed -i 's/restartPolicy: OnFailure/restartPolicy: Never/' "$T/policy.yaml"
 ok apply -f "$T/policy.yaml"
-err_has 'Warning: spec.podFailurePolicy is stored but not acted on by corral: every failed pod counts against spec.backoffLimit'
+err_has 'Warning: spec.backoffLimitPerIndex is stored but not acted on by corral: failures count against spec.backoffLimit'
 same "the policy is kept" "FailJob" "$(J job policy '{.spec.podFailurePolicy.rules[0].action}')"
 ok delete -f "$T/policy.yaml"
 
