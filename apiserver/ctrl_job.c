@@ -15,9 +15,12 @@
  * 10 s doubling to 6 min. spec.podFailurePolicy decides first for each Failed pod, rule by
  * rule (onExitCodes with In/NotIn, onPodConditions): FailJob records the FailureTarget
  * condition and fails the Job (reason PodFailurePolicy) once the pod is counted, Ignore leaves
- * the failure uncounted, Count counts it. activeDeadlineSeconds fails a Job that runs too long; suspend stops
- * its pods (and resuming restarts the clock); ttlSecondsAfterFinished deletes a finished Job
- * (its pods go with it through the garbage collector).
+ * the failure uncounted, Count counts it. spec.successPolicy (Indexed) completes a Job early
+ * once a rule's indexes have succeeded (SuccessCriteriaMet, then Complete with reason
+ * SuccessPolicy; the pods still running are stopped). activeDeadlineSeconds fails a Job that
+ * runs too long; suspend stops its pods (and resuming restarts the clock);
+ * ttlSecondsAfterFinished deletes a finished Job (its pods go with it through the garbage
+ * collector).
  *
  * Counting is exact as in Kubernetes' finalizer tracking: each pod is created with the
  * batch.kubernetes.io/job-tracking finalizer; a pod that finishes is first recorded in
@@ -26,8 +29,8 @@
  * finished or the apiserver restarts in between. Pods whose Job is gone lose the finalizer.
  *
  * Status: active, ready, succeeded, failed, startTime, completionTime, completedIndexes and the
- * conditions Complete (CompletionsReached), Failed (BackoffLimitExceeded, DeadlineExceeded,
- * PodFailurePolicy), FailureTarget and Suspended. Events: SuccessfulCreate, SuccessfulDelete, Completed, BackoffLimitExceeded,
+ * conditions Complete (CompletionsReached, SuccessPolicy), Failed (BackoffLimitExceeded,
+ * DeadlineExceeded, PodFailurePolicy), FailureTarget, SuccessCriteriaMet and Suspended. Events: SuccessfulCreate, SuccessfulDelete, Completed, BackoffLimitExceeded,
  * DeadlineExceeded, Suspended, Resumed.
  */
 #include "ctrl.h"
@@ -246,7 +249,8 @@ struct job_sync {
     const char *ns, *name;
     long parallelism, completions; /* completions -1 = unset */
     long backoff_limit;
-    const json_t *policy; /* spec.podFailurePolicy (borrowed from job), or NULL */
+    const json_t *policy;         /* spec.podFailurePolicy (borrowed from job), or NULL */
+    const json_t *success_policy; /* spec.successPolicy (borrowed from job), or NULL */
     bool indexed, suspended, finished;
     struct corral_ctrl_pod **pods; /* owned (borrowed from held) */
     size_t npods;
@@ -332,9 +336,8 @@ static void parse_indexes(const char *text, bool *done, long n)
             break;
         if (*end == '-')
             b = strtol(end + 1, &end, 10);
-        for (long i = a; i <= b && i < n; i++)
-            if (i >= 0)
-                done[i] = true;
+        for (long i = a < 0 ? 0 : a; i <= b && i < n; i++)
+            done[i] = true;
         p = *end == ',' ? end + 1 : end;
         if (*end != ',')
             break;
@@ -784,9 +787,43 @@ static bool all_indexes_done(const struct job_sync *s)
     return true;
 }
 
+/*
+ * spec.successPolicy (Indexed Jobs), as Kubernetes applies it: the index of the first rule the
+ * succeeded indexes meet, or -1. A rule with succeededIndexes wants all of them (or, with
+ * succeededCount, that many of them); a rule with only succeededCount wants that many indexes.
+ */
+static long success_rule_met(const struct job_sync *s)
+{
+    json_t *rules = json_object_get(s->success_policy, "rules");
+    size_t r;
+    json_t *rule;
+    json_array_foreach(rules, r, rule)
+    {
+        const char *set = json_string_value(json_object_get(rule, "succeededIndexes"));
+        long want = (long)corral_ctrl_int(rule, "succeededCount", -1);
+        bool *in = calloc((size_t)s->completions + 1, sizeof(bool));
+        if (!in)
+            return -1;
+        if (set)
+            parse_indexes(set, in, s->completions);
+        long members = 0, done = 0;
+        for (long i = 0; i < s->completions; i++) {
+            bool counted = set ? in[i] : true;
+            members += counted;
+            done += counted && s->done_idx[i];
+        }
+        free(in);
+        if ((want >= 0 && done >= want) || (want < 0 && set && members > 0 && done == members))
+            return (long)r;
+    }
+    return -1;
+}
+
 static bool completed(const struct job_sync *s, long nactive)
 {
     long succeeded = count_total(s, "succeeded", s->unc_ok);
+    if (s->indexed && s->success_policy && success_rule_met(s) >= 0)
+        return true;
     if (s->indexed)
         return all_indexes_done(s);
     if (s->completions >= 0)
@@ -856,7 +893,17 @@ static int run(struct job_sync *s, struct corral_ctrl_pod **active, long nactive
     } else if (deadline >= 0 && started && s->now >= started + deadline) {
         finish(s, "Failed", "DeadlineExceeded", "Job was active longer than specified deadline");
     } else if (completed(s, nactive)) {
-        finish(s, "Complete", "CompletionsReached", "Reached expected number of succeeded pods");
+        long rule = s->indexed && s->success_policy ? success_rule_met(s) : -1;
+        if (rule >= 0) {
+            char msg[64];
+            snprintf(msg, sizeof(msg), "Matched rules at index %ld", rule);
+            corral_ctrl_set_condition(s->status, "SuccessCriteriaMet", "True", "SuccessPolicy",
+                                      msg, "lastProbeTime", s->now);
+            finish(s, "Complete", "SuccessPolicy", msg);
+        } else {
+            finish(s, "Complete", "CompletionsReached",
+                   "Reached expected number of succeeded pods");
+        }
     } else {
         if (deadline >= 0 && started)
             wake_in(s, (long)(started + deadline - s->now));
@@ -918,6 +965,7 @@ static int read_spec(struct job_sync *s)
     s->completions = (long)corral_ctrl_int(spec, "completions", -1);
     s->backoff_limit = (long)corral_ctrl_int(spec, "backoffLimit", 6);
     s->policy = json_object_get(spec, "podFailurePolicy");
+    s->success_policy = json_object_get(spec, "successPolicy");
     s->suspended = json_is_true(json_object_get(spec, "suspend"));
     const char *mode = json_string_value(json_object_get(spec, "completionMode"));
     s->indexed = mode && strcmp(mode, "Indexed") == 0;

@@ -279,7 +279,6 @@ size_t corral_schema_unknown_fields(const struct corral_resource *res, const jso
 static const struct {
     const char *group, *plural, *field, *consequence;
 } not_acted_on[] = {
-    {"batch", "jobs", "successPolicy", "the Job completes when spec.completions pods succeed"},
     {"batch", "jobs", "backoffLimitPerIndex", "failures count against spec.backoffLimit"},
     {"batch", "jobs", "maxFailedIndexes", "failures count against spec.backoffLimit"},
 };

@@ -744,6 +744,82 @@ static void check_pod_failure_policy(const json_t *spec, struct corral_field_err
     }
 }
 
+/* An index list "0-3,5,7-8": ascending intervals inside [0, completions). */
+static bool index_list_ok(const char *text, long completions)
+{
+    long last = -1;
+    const char *p = text;
+    if (!*p)
+        return false;
+    for (;;) {
+        char *end;
+        if (!isdigit((unsigned char)*p))
+            return false;
+        long a = strtol(p, &end, 10), b = a;
+        if (*end == '-') {
+            if (!isdigit((unsigned char)end[1]))
+                return false;
+            b = strtol(end + 1, &end, 10);
+        }
+        if (a <= last || b < a || (completions >= 0 && b >= completions))
+            return false;
+        last = b;
+        if (*end == 0)
+            return true;
+        if (*end != ',')
+            return false;
+        p = end + 1;
+    }
+}
+
+/* spec.successPolicy, with Kubernetes' rules. */
+static void check_success_policy(const json_t *spec, struct corral_field_errors *fe)
+{
+    const json_t *policy = json_object_get(spec, "successPolicy");
+    if (!policy)
+        return;
+    const char *mode = json_string_value(json_object_get(spec, "completionMode"));
+    if (!mode || strcmp(mode, "Indexed") != 0)
+        corral_field_error(fe, INVALID, "spec.successPolicy",
+                           "Invalid value: requires indexed completion mode");
+    long completions = json_is_integer(json_object_get(spec, "completions"))
+                           ? (long)json_integer_value(json_object_get(spec, "completions"))
+                           : -1;
+    json_t *rules = json_object_get(policy, "rules");
+    if (!json_array_size(rules) || json_array_size(rules) > 20) {
+        corral_field_error(fe, INVALID, "spec.successPolicy.rules",
+                           "Invalid value: must hold between 1 and 20 rules");
+        return;
+    }
+    size_t i;
+    json_t *rule;
+    json_array_foreach(rules, i, rule)
+    {
+        char at[128], field[192];
+        snprintf(at, sizeof(at), "spec.successPolicy.rules[%zu]", i);
+        json_t *set = json_object_get(rule, "succeededIndexes");
+        json_t *count = json_object_get(rule, "succeededCount");
+        if (!set && !count)
+            corral_field_error(fe, REQUIRED, at,
+                               "Required value: at least one of succeededCount or "
+                               "succeededIndexes must be specified");
+        snprintf(field, sizeof(field), "%s.succeededIndexes", at);
+        if (set && (!json_is_string(set) || !index_list_ok(json_string_value(set), completions)))
+            corral_field_error(fe, INVALID, field,
+                               "Invalid value: must be ascending index intervals such as "
+                               "\"0-3,5\" below spec.completions");
+        snprintf(field, sizeof(field), "%s.succeededCount", at);
+        if (count && (!json_is_integer(count) || json_integer_value(count) < 0))
+            corral_field_error(fe, INVALID, field,
+                               "Invalid value: must be greater than or equal to 0");
+        else if (count && completions >= 0 && json_integer_value(count) > completions)
+            corral_field_error(fe, INVALID, field,
+                               "Invalid value: %lld: must be less than or equal to %ld (the "
+                               "number of specified completions)",
+                               (long long)json_integer_value(count), completions);
+    }
+}
+
 void corral_validate_job(const json_t *obj, const json_t *old, struct corral_field_errors *fe)
 {
     corral_validate_metadata(obj, CORRAL_NAME_SUBDOMAIN, fe);
@@ -753,6 +829,7 @@ void corral_validate_job(const json_t *obj, const json_t *old, struct corral_fie
     check_nonneg_int(spec, "parallelism", "spec.parallelism", fe);
     check_nonneg_int(spec, "backoffLimit", "spec.backoffLimit", fe);
     check_pod_failure_policy(spec, fe);
+    check_success_policy(spec, fe);
     if (old && !json_equal(json_object_get(json_object_get(spec, "template"), "spec"),
                            json_object_get(json_object_get(json_object_get(old, "spec"),
                                                            "template"),

@@ -791,6 +791,44 @@ static void test_job_pod_failure_policy(void)
     finish(c, &d);
 }
 
+static void test_job_success_policy(void)
+{
+    struct corral_daemon d = start_apiserver(NULL);
+    struct corral_client *c = client_for(&d);
+    /* a leader and two workers: the Job is done when the leader (index 0) succeeds */
+    json_t *j = job("lead", 3, 3, 6);
+    json_t *spec = json_object_get(j, "spec");
+    json_object_set_new(spec, "completionMode", json_string("Indexed"));
+    json_object_set_new(spec, "successPolicy",
+                        json_pack("{s:[{s:s}]}", "rules", "succeededIndexes", "0"));
+    create(c, BATCH "/jobs", j);
+    WAIT_FOR(live_pods(c, "job-name=lead") == 3, 10);
+    CHECK_INT_EQ(set_all_pods(c, "job-name=lead,batch.kubernetes.io/job-completion-index=0",
+                              "Succeeded"),
+                 1);
+    WAIT_FOR(job_condition(c, "lead", "Complete"), 10);
+    j = get(c, BATCH "/jobs/lead");
+    CHECK_STR_EQ(condition(j, "Complete", "reason"), "SuccessPolicy");
+    CHECK_STR_EQ(condition(j, "Complete", "message"), "Matched rules at index 0");
+    CHECK_STR_EQ(condition(j, "SuccessCriteriaMet", "status"), "True");
+    CHECK_INT_EQ(int_at(j, "status", "succeeded"), 1);
+    json_decref(j);
+    /* the workers still running are stopped: only the leader, finished, is left */
+    WAIT_FOR(live_pods(c, "job-name=lead") == 1, 10);
+    CHECK_INT_EQ(live_pods(c, "job-name=lead,batch.kubernetes.io/job-completion-index=0"), 1);
+    /* a success policy needs Indexed completion, and counts no more than completions */
+    j = job("lead-bad", 2, 1, 6);
+    json_object_set_new(json_object_get(j, "spec"), "successPolicy",
+                        json_pack("{s:[{s:i}]}", "rules", "succeededCount", 3));
+    CHECK_INT_EQ(corral_client_create(c, BATCH "/jobs", j, NULL), CORRAL_EINVALID);
+    const char *why = corral_client_error(c);
+    CHECK_STR_CONTAINS(why, "spec.successPolicy: Invalid value: requires indexed completion mode");
+    CHECK_STR_CONTAINS(why, "spec.successPolicy.rules[0].succeededCount: Invalid value: 3: must "
+                            "be less than or equal to 2");
+    json_decref(j);
+    finish(c, &d);
+}
+
 static void test_job_deadline_indexed_ttl(void)
 {
     struct corral_daemon d = start_apiserver(NULL);
@@ -1440,6 +1478,7 @@ int main(int argc, char **argv)
         CORRAL_TEST(job_runs_to_completion),
         CORRAL_TEST(job_fails_after_backoff_limit),
         CORRAL_TEST(job_pod_failure_policy),
+        CORRAL_TEST(job_success_policy),
         CORRAL_TEST(job_deadline_indexed_ttl),
         CORRAL_TEST(endpoints_follow_readiness),
         CORRAL_TEST(node_lease_lapse_evicts_and_replaces),
