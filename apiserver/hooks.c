@@ -14,6 +14,7 @@
 #include "nslifecycle.h"
 #include "objects.h"
 #include "status.h"
+#include "structural.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -293,6 +294,22 @@ static int crd_check(const struct corral_resource *res, json_t *crd, json_t **st
         if (group && strcmp(group, *g) == 0) {
             *status = invalid(res, crd, "spec.group", "Invalid value: the group is served by "
                               "corral itself");
+            return CORRAL_EINVALID;
+        }
+    }
+    size_t vi;
+    json_t *ver;
+    json_array_foreach(json_object_get(json_object_get(crd, "spec"), "versions"), vi, ver)
+    {
+        char path[1024];
+        const char *why = NULL;
+        snprintf(path, sizeof(path), "spec.versions[%zu].schema.openAPIV3Schema", vi);
+        if (corral_structural_check_patterns(
+                json_object_get(json_object_get(ver, "schema"), "openAPIV3Schema"), path,
+                sizeof(path), &why) < 0) {
+            char msg[1200];
+            snprintf(msg, sizeof(msg), "Invalid value: %s", why);
+            *status = invalid(res, crd, path, msg);
             return CORRAL_EINVALID;
         }
     }

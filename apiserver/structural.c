@@ -7,7 +7,9 @@
  * does. The walks never modify the schema.
  */
 #include "structural.h"
+#include "error.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <regex.h>
 #include <stdbool.h>
@@ -343,8 +345,129 @@ static char *posix_pattern(const char *p)
     return out;
 }
 
+#define PATTERN_MAX_REPEAT 1000
+
+/* The repeat count of a {n}, {n,} or {n,m} at p (the larger bound), or -1 if p is not one. */
+static long repeat_count(const char *p, const char **end)
+{
+    if (*p != '{' || !isdigit((unsigned char)p[1]))
+        return -1;
+    char *e;
+    long n = strtol(p + 1, &e, 10);
+    if (*e == ',' && isdigit((unsigned char)e[1]))
+        n = strtol(e + 1, &e, 10);
+    else if (*e == ',')
+        e++;
+    if (*e != '}')
+        return -1;
+    *end = e;
+    return n;
+}
+
+/*
+ * Whether a pattern would cost the regex compiler more than it may spend: a repetition of a
+ * repetition (`a++`, `a{2}{3}`), a repeat count over 1000, or counted
+ * repetitions nested to more than 1000 copies. glibc expands each such repetition into copies
+ * of its operand, so `x+++…` or `(a{1000}){1000}` takes gigabytes; Kubernetes (Go's regexp)
+ * refuses them too ("invalid nested repetition operator", "invalid repeat count").
+ */
+static const char *pattern_cost_error(const char *p)
+{
+    long inner[1001] = {1}; /* per open group: the largest copy count inside it */
+    int depth = 0;
+    int after_quantifier = 0; /* 1 right after a quantifier, 2 after its lazy `?` */
+    long last_atom = 1; /* copies of the atom just read (a group's inside, or 1) */
+    for (; *p; p++) {
+        const char *end = p;
+        long n = repeat_count(p, &end);
+        bool quant = n >= 0 || *p == '*' || *p == '+' || *p == '?';
+        if (quant) {
+            if (after_quantifier == 1 && *p == '?') {
+                after_quantifier = 2; /* `+?`: the lazy form, which Go accepts */
+                continue;
+            }
+            if (after_quantifier)
+                return "invalid nested repetition operator";
+            if (n > PATTERN_MAX_REPEAT)
+                return "invalid repeat count (over 1000)";
+            long copies = last_atom * (n > 0 ? n : 1);
+            if (copies > PATTERN_MAX_REPEAT)
+                return "expression too large (nested repetitions over 1000 copies)";
+            if (copies > inner[depth])
+                inner[depth] = copies;
+            after_quantifier = 1;
+            p = end;
+            continue;
+        }
+        after_quantifier = 0;
+        last_atom = 1;
+        if (*p == '\\' && p[1]) {
+            p++;
+        } else if (*p == '[') { /* a bracket expression is one atom */
+            const char *q = p + 1;
+            if (*q == '^')
+                q++;
+            if (*q == ']')
+                q++;
+            while (*q && *q != ']')
+                q++;
+            if (!*q)
+                return NULL; /* unbalanced: regcomp refuses it */
+            p = q;
+        } else if (*p == '(') {
+            if (++depth >= (int)(sizeof(inner) / sizeof(inner[0])))
+                return "expression too deeply nested";
+            inner[depth] = 1;
+        } else if (*p == ')' && depth > 0) {
+            last_atom = inner[depth--];
+            if (last_atom > inner[depth])
+                inner[depth] = last_atom;
+        }
+    }
+    return NULL;
+}
+
+int corral_structural_check_patterns(const json_t *schema, char *path, size_t len,
+                                     const char **why)
+{
+    if (json_is_object(schema)) {
+        const char *pattern = json_string_value(json_object_get(schema, "pattern"));
+        if (pattern && (*why = pattern_cost_error(pattern)) != NULL) {
+            size_t used = strlen(path);
+            snprintf(path + used, len - used, "%spattern", used ? "." : "");
+            return CORRAL_EINVALID;
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)schema, key, v)
+        {
+            if (!json_is_object(v) && !json_is_array(v))
+                continue;
+            size_t used = strlen(path);
+            snprintf(path + used, len - used, "%s%s", used ? "." : "", key);
+            if (corral_structural_check_patterns(v, path, len, why) < 0)
+                return CORRAL_EINVALID;
+            path[used] = 0;
+        }
+    } else if (json_is_array(schema)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(schema, i, v)
+        {
+            size_t used = strlen(path);
+            snprintf(path + used, len - used, "[%zu]", i);
+            if (corral_structural_check_patterns(v, path, len, why) < 0)
+                return CORRAL_EINVALID;
+            path[used] = 0;
+        }
+    }
+    return 0;
+}
+
 static void check_pattern(struct walk *w, const char *pattern, const json_t *v)
 {
+    if (pattern_cost_error(pattern))
+        return; /* refused when the CRD is written; never handed to the compiler */
     char *posix = posix_pattern(pattern);
     regex_t re;
     if (!posix || regcomp(&re, posix, REG_EXTENDED | REG_NOSUB) != 0) {

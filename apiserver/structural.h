@@ -42,4 +42,13 @@ void corral_structural_default(const json_t *schema, json_t *obj);
 void corral_structural_validate(const json_t *schema, const json_t *obj,
                                 struct corral_field_errors *fe);
 
+/*
+ * Finds a `pattern` anywhere in schema that the regex compiler must not be given (nested
+ * repetition, a repeat count over 1000, nested counted repetitions over 1000 copies, as Go's
+ * regexp refuses them). Returns 0, or CORRAL_EINVALID with path (the caller's prefix, extended
+ * in place) naming it and *why saying what is wrong.
+ */
+int corral_structural_check_patterns(const json_t *schema, char *path, size_t len,
+                                     const char **why);
+
 #endif

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void corral_kubeconfig_clear(struct corral_kubeconfig *kc)
 {
@@ -294,6 +295,28 @@ static int set_str(json_t *obj, const char *key, const char *value)
     return json_object_set_new(obj, key, json_string(value)) ? -ENOMEM : 0;
 }
 
+/*
+ * Writes a file path. A relative one is relative to this process's working directory, but a
+ * kubeconfig's relative paths are read relative to the kubeconfig's own directory (as kubectl
+ * reads them), so it is stored absolute.
+ */
+static int set_path(json_t *obj, const char *key, const char *path)
+{
+    if (!path || path[0] == '/')
+        return set_str(obj, key, path);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return -errno;
+    size_t n = strlen(cwd) + strlen(path) + 2;
+    char *abs = malloc(n);
+    if (!abs)
+        return -ENOMEM;
+    snprintf(abs, n, "%s/%s", cwd, strncmp(path, "./", 2) == 0 ? path + 2 : path);
+    int rc = set_str(obj, key, abs);
+    free(abs);
+    return rc;
+}
+
 static int set_data(json_t *obj, const char *key, const char *pem)
 {
     if (!pem)
@@ -333,7 +356,7 @@ static int render_cluster(json_t *clusters, const struct corral_kubeconfig *kc)
     int rc = c ? 0 : -ENOMEM;
     if (!rc && !(rc = set_str(c, "server", kc->server)) &&
         !(rc = set_data(c, "certificate-authority-data", kc->ca_pem)) &&
-        !(rc = set_str(c, "certificate-authority", kc->ca_pem ? NULL : kc->ca_file)) &&
+        !(rc = set_path(c, "certificate-authority", kc->ca_pem ? NULL : kc->ca_file)) &&
         kc->insecure)
         rc = json_object_set_new(c, "insecure-skip-tls-verify", json_true()) ? -ENOMEM : 0;
     if (rc) {
@@ -352,8 +375,8 @@ static int render_user(json_t *users, const struct corral_kubeconfig *kc)
     if (!rc && !(rc = set_str(u, "token", kc->token)) &&
         !(rc = set_data(u, "client-certificate-data", kc->cert_pem)) &&
         !(rc = set_data(u, "client-key-data", kc->key_pem)) &&
-        !(rc = set_str(u, "client-certificate", kc->cert_pem ? NULL : kc->cert_file)))
-        rc = set_str(u, "client-key", kc->key_pem ? NULL : kc->key_file);
+        !(rc = set_path(u, "client-certificate", kc->cert_pem ? NULL : kc->cert_file)))
+        rc = set_path(u, "client-key", kc->key_pem ? NULL : kc->key_file);
     if (rc) {
         json_decref(u);
         return rc;

@@ -28,7 +28,9 @@ check() { # description, then a command that must succeed
     fi
 }
 
-timeout 300 "$CORRAL" up --dir "$T/cluster" --port 0 --wait 120 --exit >"$T/out" 2>&1
+# a relative --dir, as `./dev.sh up` runs it (./corral-up): files the kubeconfigs name must
+# still be found, since a kubeconfig's relative paths are read from its own directory
+(cd "$T" && timeout 300 "$CORRAL" up --dir cluster --port 0 --wait 120 --exit) >"$T/out" 2>&1
 rc=$?
 cat "$T/out"
 check "corral up exits 0" test "$rc" -eq 0
@@ -48,7 +50,12 @@ check "render frames placed" \
 check "three notebooks share GPUs at 300/1000" \
     test "$(grep -c 'notebooks.*(300/1000 shared)' "$T/out")" -eq 3
 no_unplaced() { ! grep -q '<none>' "$T/out"; }
-no_daemons() { ! pgrep -f "$T/cluster" >/dev/null; }
+no_daemons() { # no process is left running in the test's directory
+    local p
+    for p in $(pgrep -f "$CORRAL"); do
+        [ "$(readlink "/proc/$p/cwd" 2>/dev/null)" != "$T" ] || return 1
+    done
+}
 check "no pod left unplaced" no_unplaced
 check "every daemon stopped" no_daemons
 [ $fail -eq 0 ] || { echo "logs:"; tail -n 20 "$T"/cluster/logs/*.log; }

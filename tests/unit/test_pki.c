@@ -420,6 +420,27 @@ static void test_kubeconfig_files_and_errors(void)
     CHECK_STR_EQ(kc.key_file, want);
     corral_kubeconfig_clear(&kc);
 
+    /* a relative path handed to the writer is relative to the working directory: it is
+     * stored absolute, so that reading the file (relative to its own directory) finds it */
+    char cwd[200], sub[300], written[300];
+    CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+    snprintf(sub, sizeof(sub), "%s/sub", dir);
+    CHECK(mkdir(sub, 0700) == 0);
+    snprintf(written, sizeof(written), "%s/sub/config", dir);
+    CHECK(chdir(dir) == 0);
+    struct corral_kubeconfig rel = {.context = "c", .cluster = "c", .user = "u",
+                                    .server = "https://127.0.0.1:1", .ca_file = "./pki/ca.crt",
+                                    .cert_file = "sub/u.crt", .key_file = "sub/u.key"};
+    const struct corral_kubeconfig *rels[] = {&rel};
+    CHECK_INT_EQ(corral_kubeconfig_write("sub/config", rels, 1), 0);
+    CHECK(chdir(cwd) == 0);
+    CHECK_INT_EQ(corral_kubeconfig_load(written, NULL, &kc, &err), 0);
+    snprintf(want, sizeof(want), "%s/pki/ca.crt", dir);
+    CHECK_STR_EQ(kc.ca_file, want);
+    snprintf(want, sizeof(want), "%s/sub/u.key", dir);
+    CHECK_STR_EQ(kc.key_file, want);
+    corral_kubeconfig_clear(&kc);
+
     write_text(path, "current-context: dev\nclusters: [{name: dev, cluster: {server: "
                      "https://x}}]\nusers: [{name: me, user: {exec: {command: aws}}}]\n"
                      "contexts: [{name: dev, context: {cluster: dev, user: me}}]\n");

@@ -181,5 +181,43 @@ static void test_defaults(void)
     json_decref(schema);
 }
 
+/* found by fuzz_structural: patterns that made the regex compiler take gigabytes */
+static void test_costly_patterns(void)
+{
+    static const struct {
+        const char *pattern, *why; /* why NULL: accepted */
+    } cases[] = {
+        {"^s3:~~~+++++++++~~$", "nested repetition"},
+        {"a{2}{3}", "nested repetition"},
+        {"a{1001}", "repeat count"},
+        {"(a{100}){100}", "too large"},
+        {"((ab){40}c){30}", "too large"},
+        {"^[a-z]{1,63}(\\.[a-z]{1,63})*$", NULL},
+        {"^s3://.+?$", NULL},
+        {"[+*?]+", NULL},
+        {"\\++", NULL},
+        {"x{,}y{", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *schema = json_pack("{s:s, s:{s:{s:s, s:s}}}", "type", "object", "properties",
+                                   "scene", "type", "string", "pattern", cases[i].pattern);
+        char path[256] = "spec.versions[0].schema.openAPIV3Schema";
+        const char *why = NULL;
+        int rc = corral_structural_check_patterns(schema, path, sizeof(path), &why);
+        if (!cases[i].why) {
+            if (rc != 0)
+                fprintf(stderr, "refused %s: %s\n", cases[i].pattern, why);
+            CHECK_INT_EQ(rc, 0);
+        } else {
+            CHECK(rc != 0);
+            CHECK_STR_CONTAINS(why, cases[i].why);
+            CHECK_STR_EQ(path,
+                         "spec.versions[0].schema.openAPIV3Schema.properties.scene.pattern");
+        }
+        json_decref(schema);
+    }
+}
+
 CORRAL_TESTS(CORRAL_TEST(valid_object), CORRAL_TEST(types), CORRAL_TEST(required_and_bounds),
-             CORRAL_TEST(enum_lists_and_combinators), CORRAL_TEST(prune), CORRAL_TEST(defaults))
+             CORRAL_TEST(enum_lists_and_combinators), CORRAL_TEST(prune), CORRAL_TEST(defaults),
+             CORRAL_TEST(costly_patterns))

@@ -157,4 +157,11 @@ ok apply -f "$M/crd.yaml"
 ok get rj
 err_has "No resources found in default namespace." # deleting the CRD deleted its objects
 
+step "a schema pattern the regex engine must not compile is refused with the CRD"
+sed "s/pattern: '^s3:\/\/'/pattern: '^s3:\/\/.+++\$'/; s/renderjob/costlyjob/g; s/RenderJob/CostlyJob/g; s/\[rj\]/[cj]/" \
+    "$M/crd.yaml" >"$T/costly-crd.yaml"
+grep -q "pattern: '^s3://.+++\$'" "$T/costly-crd.yaml" || fail "the test did not rewrite the pattern"
+fails apply -f "$T/costly-crd.yaml"
+err_has 'spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.scene.pattern: Invalid value: invalid nested repetition operator'
+
 finish
