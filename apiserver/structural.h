@@ -14,7 +14,9 @@
  * x-kubernetes-preserve-unknown-fields, x-kubernetes-embedded-resource, x-kubernetes-list-type
  * (set, map with x-kubernetes-list-map-keys). CEL rules (x-kubernetes-validations) are not
  * evaluated. `pattern` is an ECMA-262 expression; the common escapes (\d, \w, \s and their
- * negations) are translated to POSIX classes and a pattern POSIX cannot compile is skipped.
+ * negations) are translated to POSIX classes and a pattern POSIX cannot compile is skipped. A
+ * pattern whose compilation would cost too much (see corral_structural_check_patterns) is
+ * refused when its CRD is written.
  *
  * These are pure functions over jansson values; validate.c calls them for custom kinds and
  * the unit tests call them directly.
