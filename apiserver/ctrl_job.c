@@ -795,15 +795,17 @@ static bool all_indexes_done(const struct job_sync *s)
 static long success_rule_met(const struct job_sync *s)
 {
     json_t *rules = json_object_get(s->success_policy, "rules");
+    bool *in = calloc((size_t)s->completions + 1, sizeof(bool));
+    if (!in)
+        return -1;
+    long met = -1;
     size_t r;
     json_t *rule;
     json_array_foreach(rules, r, rule)
     {
         const char *set = json_string_value(json_object_get(rule, "succeededIndexes"));
         long want = (long)corral_ctrl_int(rule, "succeededCount", -1);
-        bool *in = calloc((size_t)s->completions + 1, sizeof(bool));
-        if (!in)
-            return -1;
+        memset(in, 0, ((size_t)s->completions + 1) * sizeof(bool));
         if (set)
             parse_indexes(set, in, s->completions);
         long members = 0, done = 0;
@@ -812,18 +814,18 @@ static long success_rule_met(const struct job_sync *s)
             members += counted;
             done += counted && s->done_idx[i];
         }
-        free(in);
-        if ((want >= 0 && done >= want) || (want < 0 && set && members > 0 && done == members))
-            return (long)r;
+        if ((want >= 0 && done >= want) || (want < 0 && set && members > 0 && done == members)) {
+            met = (long)r;
+            break;
+        }
     }
-    return -1;
+    free(in);
+    return met;
 }
 
 static bool completed(const struct job_sync *s, long nactive)
 {
     long succeeded = count_total(s, "succeeded", s->unc_ok);
-    if (s->indexed && s->success_policy && success_rule_met(s) >= 0)
-        return true;
     if (s->indexed)
         return all_indexes_done(s);
     if (s->completions >= 0)
@@ -878,25 +880,25 @@ static int run(struct job_sync *s, struct corral_ctrl_pod **active, long nactive
     long deadline = (long)corral_ctrl_int(spec, "activeDeadlineSeconds", -1);
     time_t started = corral_ctrl_time_at(s->status, "startTime", NULL);
     bool uncounted = json_array_size(s->unc_ok) || json_array_size(s->unc_fail);
-    json_t *target = corral_ctrl_condition(s->status, "FailureTarget");
     bool policy_failed = condition_true(s->status, "FailureTarget");
+    long success_rule = s->indexed && s->success_policy ? success_rule_met(s) : -1;
+    bool done = success_rule >= 0 || completed(s, nactive);
     bool ended = policy_failed || failed > s->backoff_limit ||
-                 (deadline >= 0 && started && s->now >= started + deadline) ||
-                 completed(s, nactive);
+                 (deadline >= 0 && started && s->now >= started + deadline) || done;
     if (ended && uncounted)
         return 0;
     if (policy_failed) {
-        const char *why = json_string_value(json_object_get(target, "message"));
+        const char *why = json_string_value(
+            json_object_get(corral_ctrl_condition(s->status, "FailureTarget"), "message"));
         finish(s, "Failed", "PodFailurePolicy", why ? why : "a pod failure policy rule matched");
     } else if (failed > s->backoff_limit) {
         finish(s, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit");
     } else if (deadline >= 0 && started && s->now >= started + deadline) {
         finish(s, "Failed", "DeadlineExceeded", "Job was active longer than specified deadline");
-    } else if (completed(s, nactive)) {
-        long rule = s->indexed && s->success_policy ? success_rule_met(s) : -1;
-        if (rule >= 0) {
+    } else if (done) {
+        if (success_rule >= 0) {
             char msg[64];
-            snprintf(msg, sizeof(msg), "Matched rules at index %ld", rule);
+            snprintf(msg, sizeof(msg), "Matched rules at index %ld", success_rule);
             corral_ctrl_set_condition(s->status, "SuccessCriteriaMet", "True", "SuccessPolicy",
                                       msg, "lastProbeTime", s->now);
             finish(s, "Complete", "SuccessPolicy", msg);

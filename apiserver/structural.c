@@ -427,41 +427,62 @@ static const char *pattern_cost_error(const char *p)
     return NULL;
 }
 
+/* The first costly pattern in schema or its sub-schemas (path extended to it), or NULL. */
+static const char *costly_pattern(const json_t *schema, char *path)
+{
+    if (!json_is_object(schema))
+        return NULL;
+    const char *pattern = json_string_value(json_object_get(schema, "pattern"));
+    const char *why = pattern ? pattern_cost_error(pattern) : NULL;
+    if (why) {
+        push_key(path, "pattern");
+        return why;
+    }
+    /* only the keywords that hold schemas: a default or an enum value is data */
+    static const char *const single[] = {"additionalProperties", "items", "not"};
+    static const char *const lists[] = {"items", "allOf", "anyOf", "oneOf"};
+    const char *key;
+    json_t *sub;
+    size_t n = push_key(path, "properties");
+    json_object_foreach(json_object_get(schema, "properties"), key, sub)
+    {
+        size_t m = push_key(path, key);
+        if ((why = costly_pattern(sub, path)))
+            return why;
+        path[m] = 0;
+    }
+    path[n] = 0;
+    for (size_t k = 0; k < sizeof(single) / sizeof(single[0]); k++) {
+        n = push_key(path, single[k]);
+        if ((why = costly_pattern(json_object_get(schema, single[k]), path)))
+            return why;
+        path[n] = 0;
+    }
+    for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++) {
+        size_t i;
+        n = push_key(path, lists[k]);
+        json_array_foreach(json_object_get(schema, lists[k]), i, sub)
+        {
+            size_t m = push_index(path, i);
+            if ((why = costly_pattern(sub, path)))
+                return why;
+            path[m] = 0;
+        }
+        path[n] = 0;
+    }
+    return NULL;
+}
+
 int corral_structural_check_patterns(const json_t *schema, char *path, size_t len,
                                      const char **why)
 {
-    if (json_is_object(schema)) {
-        const char *pattern = json_string_value(json_object_get(schema, "pattern"));
-        if (pattern && (*why = pattern_cost_error(pattern)) != NULL) {
-            size_t used = strlen(path);
-            snprintf(path + used, len - used, "%spattern", used ? "." : "");
-            return CORRAL_EINVALID;
-        }
-        const char *key;
-        json_t *v;
-        json_object_foreach((json_t *)schema, key, v)
-        {
-            if (!json_is_object(v) && !json_is_array(v))
-                continue;
-            size_t used = strlen(path);
-            snprintf(path + used, len - used, "%s%s", used ? "." : "", key);
-            if (corral_structural_check_patterns(v, path, len, why) < 0)
-                return CORRAL_EINVALID;
-            path[used] = 0;
-        }
-    } else if (json_is_array(schema)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(schema, i, v)
-        {
-            size_t used = strlen(path);
-            snprintf(path + used, len - used, "[%zu]", i);
-            if (corral_structural_check_patterns(v, path, len, why) < 0)
-                return CORRAL_EINVALID;
-            path[used] = 0;
-        }
-    }
-    return 0;
+    char at[PATH_MAX_LEN];
+    snprintf(at, sizeof(at), "%s", path);
+    *why = costly_pattern(schema, at);
+    if (!*why)
+        return 0;
+    snprintf(path, len, "%s", at);
+    return CORRAL_EINVALID;
 }
 
 static void check_pattern(struct walk *w, const char *pattern, const json_t *v)

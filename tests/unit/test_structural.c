@@ -216,6 +216,13 @@ static void test_costly_patterns(void)
         }
         json_decref(schema);
     }
+    /* data in a schema (a default, an enum value) is not a pattern, even under that name */
+    json_t *schema = json_pack("{s:s, s:{s:{s:s, s:{s:s}}}}", "type", "object", "properties",
+                               "rule", "type", "object", "default", "pattern", "a++");
+    char path[256] = "";
+    const char *why = NULL;
+    CHECK_INT_EQ(corral_structural_check_patterns(schema, path, sizeof(path), &why), 0);
+    json_decref(schema);
 }
 
 CORRAL_TESTS(CORRAL_TEST(valid_object), CORRAL_TEST(types), CORRAL_TEST(required_and_bounds),
